@@ -1,0 +1,138 @@
+//! The server's configuration: command-line flags over `SKYSHIFT_*` environment variables over
+//! defaults, in one struct.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// SkyShift Remote server: RMM and remote support in one binary.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "skyshift-server", version, about)]
+pub struct Config {
+    /// Directory for the SQLite database, TLS certificate and other state; created if missing.
+    #[arg(long, env = "SKYSHIFT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Address both listeners bind to.
+    #[arg(long, env = "SKYSHIFT_BIND", default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+
+    /// Port of the plain HTTP listener (0 picks a free port).
+    #[arg(long, env = "SKYSHIFT_HTTP_PORT", default_value_t = 80)]
+    pub http_port: u16,
+
+    /// Port of the HTTPS listener (0 picks a free port).
+    #[arg(long, env = "SKYSHIFT_HTTPS_PORT", default_value_t = 443)]
+    pub https_port: u16,
+
+    /// `sqlite://…` or `postgres://…`; defaults to `<data-dir>/skyshift.db`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Lifetime of sign-in tokens, e.g. `30m`, `2h`, `90s`.
+    #[arg(long, env = "SKYSHIFT_JWT_TTL", default_value = "30m", value_parser = parse_duration)]
+    pub jwt_ttl: Duration,
+
+    /// The host name clients reach this server by; added to the generated certificate.
+    #[arg(long, env = "SKYSHIFT_PUBLIC_HOST")]
+    pub public_host: Option<String>,
+
+    /// TLS certificate chain (PEM) to use instead of the generated one.
+    #[arg(long, env = "SKYSHIFT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) for `--tls-cert`.
+    #[arg(long, env = "SKYSHIFT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Log line format.
+    #[arg(long, env = "SKYSHIFT_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Address of a reverse proxy whose `X-Forwarded-For` is believed (repeatable, or
+    /// comma-separated in the environment). Without it the header is ignored.
+    #[arg(long, env = "SKYSHIFT_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<IpAddr>,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "SKYSHIFT_MAX_BODY", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Failed sign-ins for one account before it is slowed down.
+    #[arg(long, env = "SKYSHIFT_LOGIN_ACCOUNT_LIMIT", default_value_t = 5)]
+    pub login_account_limit: u32,
+
+    /// Failed sign-ins from one client address before it is slowed down.
+    #[arg(long, env = "SKYSHIFT_LOGIN_ADDR_LIMIT", default_value_t = 20)]
+    pub login_addr_limit: u32,
+}
+
+impl Config {
+    /// The database URL in use: the configured one, or SQLite in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("skyshift.db").display()
+            ),
+        }
+    }
+
+    /// A configuration for tests and embedding: defaults, data in `data_dir`, ports picked by
+    /// the OS.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let mut config = Config::parse_from(["skyshift-server"]);
+        config.data_dir = data_dir.into();
+        config.bind = IpAddr::from([127, 0, 0, 1]);
+        config.http_port = 0;
+        config.https_port = 0;
+        config
+    }
+}
+
+/// Parses `90`, `90s`, `30m`, `2h` or `1d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 90s, 30m or 2h"))?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "m" => number * 60,
+        "h" => number * 3600,
+        "d" => number * 86_400,
+        _ => return Err(format!("unknown unit `{unit}`: use s, m, h or d")),
+    };
+    if seconds == 0 {
+        return Err("the duration must be longer than zero".into());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5w").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+}

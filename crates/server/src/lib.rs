@@ -1,0 +1,70 @@
+//! SkyShift Remote server as a library: `AppState::open` builds the state from a `Config`,
+//! `build_app` the router, `server::serve` runs it. `main.rs` and the tests start it the same way.
+
+pub mod accounts;
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod server;
+pub mod store;
+pub mod tls;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::throttle::Throttle;
+pub use crate::config::Config;
+use crate::store::Store;
+
+/// Everything a request handler may reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Services>);
+
+pub struct Services {
+    pub config: Config,
+    pub store: Store,
+    pub jwt: JwtKeys,
+    /// Failed sign-ins per account.
+    pub account_throttle: Throttle,
+    /// Failed sign-ins per client address.
+    pub addr_throttle: Throttle,
+}
+
+impl Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Creates the data dir, opens (and migrates) the database and loads the JWT secret.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
+        let store = Store::connect(&config.database_url()).await?;
+        let secret = store
+            .setting_or_insert("jwt_secret", &JwtKeys::generate_secret())
+            .await?;
+        let jwt = JwtKeys::new(secret.as_bytes(), config.jwt_ttl);
+        Ok(AppState(Arc::new(Services {
+            account_throttle: Throttle::new(config.login_account_limit),
+            addr_throttle: Throttle::new(config.login_addr_limit),
+            config,
+            store,
+            jwt,
+        })))
+    }
+}
+
+/// The HTTP application (API, docs, and later the WebSockets and web UI).
+pub fn build_app(state: AppState) -> Router {
+    api::router(state)
+}

@@ -1,0 +1,253 @@
+//! One `spawn_app` for every API test: a real server on 127.0.0.1:0 with a fresh database
+//! (a SQLite file in a temp dir, or a new PostgreSQL database), its first admin signed in.
+
+use std::net::SocketAddr;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use skyshift_server::{accounts, build_app, AppState, Config};
+use sqlx::{Connection, Executor, PgConnection};
+
+pub const ADMIN_PASSWORD: &str = "admin-pass-Quartz9";
+
+#[derive(Debug, Clone, Copy)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per backend from `async fn name(app: TestApp)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app($crate::helpers::Db::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app($crate::helpers::Db::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+/// A response: status, headers and the body as JSON (`Null` when it is not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn detail(&self) -> &str {
+        self.body["detail"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: StatusCode) -> Value {
+        assert_eq!(self.status, status, "unexpected reply: {:?}", self.body);
+        self.body
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub admin_token: String,
+    _dir: tempfile::TempDir,
+    _pg: Option<PgDatabase>,
+}
+
+pub async fn spawn_app(db: Db) -> TestApp {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_data_dir(dir.path());
+    let pg = match db {
+        Db::Sqlite => None,
+        Db::Postgres => {
+            let pg = PgDatabase::create().await;
+            config.database_url = Some(pg.url.clone());
+            Some(pg)
+        }
+    };
+    let state = AppState::open(config).await.expect("open state");
+    accounts::ensure_admin(&state, Some(ADMIN_PASSWORD.into()), dir.path())
+        .await
+        .expect("create admin");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = build_app(state.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let mut app = TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        state,
+        admin_token: String::new(),
+        _dir: dir,
+        _pg: pg,
+    };
+    app.admin_token = app.login("admin", ADMIN_PASSWORD).await;
+    app
+}
+
+impl TestApp {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Reply {
+        self.get(path, Some(&self.admin_token)).await
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> Reply {
+        self.post(path, Some(&self.admin_token), body).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let body = self
+            .post(
+                "/api/auth/login",
+                None,
+                json!({"username": username, "password": password}),
+            )
+            .await
+            .expect(StatusCode::OK);
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// An active user made by the admin; returns its id and a token.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+        role: &str,
+    ) -> (String, String) {
+        let user = self
+            .admin_post(
+                "/api/users",
+                json!({
+                    "username": username,
+                    "email": format!("{username}@example.com"),
+                    "password": password,
+                    "role": role,
+                }),
+            )
+            .await
+            .expect(StatusCode::OK);
+        let token = self.login(username, password).await;
+        (user["id"].as_str().unwrap().to_owned(), token)
+    }
+
+    /// A self-registered (pending) user; returns its id.
+    pub async fn register(&self, username: &str, password: &str) -> String {
+        let body = self
+            .post(
+                "/api/auth/register",
+                None,
+                json!({
+                    "username": username,
+                    "email": format!("{username}@example.com"),
+                    "password": password,
+                    "full_name": "Test User",
+                }),
+            )
+            .await
+            .expect(StatusCode::OK);
+        body["user_id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A PostgreSQL database of its own for one test, dropped afterwards.
+pub struct PgDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Self {
+        let admin_url = std::env::var("SKYSHIFT_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let name = format!("skyshift_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin_url).await.unwrap_or_else(|err| {
+            panic!("PostgreSQL at {admin_url} is needed for these tests (scripts/test starts it): {err}")
+        });
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .expect("database URL with a path");
+        Self {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // Drop cannot await; a short-lived runtime on its own thread can.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
+                    let _ = conn.execute(sql.as_str()).await;
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -1,0 +1,10 @@
+//! API tests through HTTP against a real server on port 0, each run on SQLite and PostgreSQL.
+
+mod helpers;
+
+mod admin;
+mod audit;
+mod auth;
+mod errors;
+mod tokens;
+mod users;
