@@ -1,7 +1,11 @@
 //! Wire formats shared by every SkyShift Remote program.
 //!
-//! `api` holds the JSON request and response bodies of the REST API. Later parts (agent
-//! WebSocket messages, desktop UDP packets, `id.ini`) get modules of their own here, so that the
-//! server and every client agree on one definition.
+//! - `api`: JSON bodies of the users/sign-in/admin part of the REST API.
+//! - `agent`: agents, customers, commands, tasks, scripts and the agent WebSocket messages.
+//! - `idini`: the agent's `id.ini` (the server renders it, the agent parses it).
+//!
+//! One definition here keeps the server and every client in agreement.
 
+pub mod agent;
 pub mod api;
+pub mod idini;
