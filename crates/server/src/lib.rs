@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod tls;
@@ -20,6 +21,7 @@ use axum::Router;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::Throttle;
 pub use crate::config::Config;
+use crate::secrets::SecretBox;
 use crate::store::Store;
 
 /// Everything a request handler may reach; cheap to clone.
@@ -30,6 +32,8 @@ pub struct Services {
     pub config: Config,
     pub store: Store,
     pub jwt: JwtKeys,
+    /// Seals secrets the server must read back (API keys, SMTP password).
+    pub secrets: SecretBox,
     /// Failed sign-ins per account.
     pub account_throttle: Throttle,
     /// Failed sign-ins per client address.
@@ -54,12 +58,14 @@ impl AppState {
             .setting_or_insert("jwt_secret", &JwtKeys::generate_secret())
             .await?;
         let jwt = JwtKeys::new(secret.as_bytes(), config.jwt_ttl);
+        let secrets = SecretBox::load_or_create(&config.data_dir)?;
         Ok(AppState(Arc::new(Services {
             account_throttle: Throttle::new(config.login_account_limit),
             addr_throttle: Throttle::new(config.login_addr_limit),
             config,
             store,
             jwt,
+            secrets,
         })))
     }
 }
