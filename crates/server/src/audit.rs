@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 
-use crate::auth::ClientAddr;
+use crate::auth::{Caller, ClientAddr};
 use crate::store::{NewAuditEntry, Store, StoreResult, UserRecord};
 
 /// The action names recorded; later parts add their own.
@@ -33,6 +33,18 @@ impl Actor {
             id: Some(user.id.clone()),
             name: user.username.clone(),
             addr: addr.to_text(),
+        }
+    }
+
+    /// A user by name, a customer as `customer:<name>`.
+    pub fn caller(caller: &Caller, addr: ClientAddr) -> Self {
+        match caller {
+            Caller::User(user) => Self::user(user, addr),
+            Caller::Customer(customer) => Self {
+                id: Some(customer.id.clone()),
+                name: caller.label(),
+                addr: addr.to_text(),
+            },
         }
     }
 

@@ -66,6 +66,26 @@ pub struct Config {
     #[arg(long, env = "SKYSHIFT_MAX_BODY", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Agents without a heartbeat (HTTP or WebSocket) for this long are marked offline.
+    #[arg(long, env = "SKYSHIFT_AGENT_OFFLINE_AFTER", default_value = "90s", value_parser = parse_duration)]
+    pub agent_offline_after: Duration,
+
+    /// How often to look for agents that went silent.
+    #[arg(long, env = "SKYSHIFT_AGENT_SWEEP_EVERY", default_value = "60s", value_parser = parse_duration)]
+    pub agent_sweep_every: Duration,
+
+    /// Time after a delivered task's own timeout before the server fails it for want of a result.
+    #[arg(long, env = "SKYSHIFT_TASK_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub task_grace: Duration,
+
+    /// Largest task output kept, in bytes; output past it is cut and the task marked truncated.
+    #[arg(long, env = "SKYSHIFT_TASK_OUTPUT_CAP", default_value_t = 64 * 1024 * 1024)]
+    pub task_output_cap: usize,
+
+    /// Commands waiting for one agent before more are refused with 429.
+    #[arg(long, env = "SKYSHIFT_MAX_PENDING_COMMANDS", default_value_t = 1000)]
+    pub max_pending_commands: u32,
+
     /// Failed sign-ins for one account before it is slowed down.
     #[arg(long, env = "SKYSHIFT_LOGIN_ACCOUNT_LIMIT", default_value_t = 5)]
     pub login_account_limit: u32,

@@ -7,6 +7,9 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fleet;
+pub mod hub;
+pub mod jobs;
 pub mod secrets;
 pub mod server;
 pub mod store;
@@ -21,8 +24,10 @@ use axum::Router;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::throttle::Throttle;
 pub use crate::config::Config;
+use crate::hub::Hub;
 use crate::secrets::SecretBox;
 use crate::store::Store;
+use crate::tls::TlsFiles;
 
 /// Everything a request handler may reach; cheap to clone.
 #[derive(Clone)]
@@ -34,6 +39,10 @@ pub struct Services {
     pub jwt: JwtKeys,
     /// Seals secrets the server must read back (API keys, SMTP password).
     pub secrets: SecretBox,
+    /// The HTTPS certificate and its fingerprint (agents pin it).
+    pub tls: TlsFiles,
+    /// Live agent connections on this replica.
+    pub hub: Hub,
     /// Failed sign-ins per account.
     pub account_throttle: Throttle,
     /// Failed sign-ins per client address.
@@ -49,7 +58,8 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Creates the data dir, opens (and migrates) the database and loads the JWT secret.
+    /// Creates the data dir, opens (and migrates) the database, loads the JWT secret, the
+    /// secret-sealing key and the TLS certificate (generating what is missing).
     pub async fn open(config: Config) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
@@ -59,6 +69,7 @@ impl AppState {
             .await?;
         let jwt = JwtKeys::new(secret.as_bytes(), config.jwt_ttl);
         let secrets = SecretBox::load_or_create(&config.data_dir)?;
+        let tls = tls::prepare(&config)?;
         Ok(AppState(Arc::new(Services {
             account_throttle: Throttle::new(config.login_account_limit),
             addr_throttle: Throttle::new(config.login_addr_limit),
@@ -66,6 +77,8 @@ impl AppState {
             store,
             jwt,
             secrets,
+            tls,
+            hub: Hub::default(),
         })))
     }
 }

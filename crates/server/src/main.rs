@@ -8,7 +8,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use clap::Parser;
 use skyshift_server::config::LogFormat;
 use skyshift_server::server::{self, Listeners};
-use skyshift_server::{accounts, build_app, tls, AppState, Config};
+use skyshift_server::{accounts, build_app, jobs, AppState, Config};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -45,7 +45,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     // Bind first: a port we cannot have is the most common start-up failure.
     let listeners = Listeners::bind(config.bind, config.http_port, config.https_port)?;
+    // Ports given as 0 were picked by the OS; the state (id.ini's server_url) needs the real one.
+    let mut config = config;
+    config.https_port = listeners.https.local_addr()?.port();
+    config.http_port = listeners.http.local_addr()?.port();
     let state = AppState::open(config.clone()).await?;
+    let jobs = jobs::spawn(state.clone());
     let admin_password = std::env::var("SKYSHIFT_ADMIN_PASSWORD").ok();
     if let Some(generated) =
         accounts::ensure_admin(&state, admin_password, &config.data_dir).await?
@@ -57,19 +62,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
             config.data_dir.join("initial-admin-password").display()
         );
     }
-    let tls_files = tls::prepare(&config)?;
-    let tls = RustlsConfig::from_pem_file(&tls_files.cert, &tls_files.key)
+    let tls = RustlsConfig::from_pem_file(&state.tls.cert, &state.tls.key)
         .await
         .context("cannot load the TLS certificate and key")?;
     tracing::info!(
         http = %listeners.http.local_addr()?,
         https = %listeners.https.local_addr()?,
         database = ?state.store.backend(),
-        cert_sha256 = %tls_files.fingerprint,
+        cert_sha256 = %state.tls.fingerprint,
         "skyshift-server listening"
     );
     let app = build_app(state.clone());
     server::serve(app, listeners, tls, shutdown_signal()).await?;
+    jobs.abort();
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -3,9 +3,14 @@
 //! layers (body limit, JSON errors, request logs) and the OpenAPI document.
 
 mod admin;
+mod agent_ws;
+mod agents;
 mod audit;
 mod auth;
+mod customers;
 pub mod extract;
+mod scripts;
+mod tasks;
 mod users;
 mod utility;
 
@@ -15,10 +20,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use skyshift_proto::api::ErrorBody;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -37,6 +41,12 @@ use crate::AppState;
         (name = "auth", description = "Registration and sign-in"),
         (name = "users", description = "Profiles and user management"),
         (name = "admin", description = "Approvals, roles and the audit log"),
+        (name = "customers", description = "Customers, their API keys and id.ini"),
+        (name = "customer", description = "What a customer sees with its API key"),
+        (name = "agents", description = "Registering, listing and removing agents"),
+        (name = "commands", description = "Commands and tasks: send, follow, cancel"),
+        (name = "scripts", description = "Scripts and running them"),
+        (name = "agent protocol", description = "What agents call with their agent token (also: WebSocket /ws/agent/{agent_id})"),
         (name = "utility", description = "Health and API root"),
     )
 )]
@@ -56,6 +66,22 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "A customer's API key (sk_…); `Authorization: Bearer sk_…` works too",
+            ))),
+        );
+        components.add_security_scheme(
+            "agent_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The agent's token from registration"))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -67,13 +93,17 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(admin::router())
         .merge(audit::router())
+        .merge(customers::router())
+        .merge(agents::router())
+        .merge(tasks::router(state.config.task_output_cap))
+        .merge(scripts::router())
         .split_for_parts();
     let max_body = state.config.max_body_bytes;
-    api.with_state(state)
+    api.merge(agent_ws::router())
+        .with_state(state)
         .merge(SwaggerUi::new("/docs").url("/api/openapi.json", openapi))
         .fallback(|| async { ApiError::NotFound("Not Found".into()) })
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(RequestBodyLimitLayer::new(max_body))
         .layer(middleware::from_fn(json_errors))
         .layer(
             // Only method and path: query strings may carry tokens (`?token=`) and must never

@@ -1,10 +1,12 @@
 //! `/api` and `/api/health`.
 
+use axum::extract::State;
 use axum::Json;
 use skyshift_proto::api::{AgentCounts, ApiRoot, Health};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::error::ApiResult;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -26,15 +28,15 @@ async fn root() -> Json<ApiRoot> {
 
 /// Liveness and a summary of the fleet.
 #[utoipa::path(get, path = "/api/health", tag = "utility", responses((status = 200, body = Health)))]
-async fn health() -> Json<Health> {
-    // Agents arrive with the RMM part; until then the fleet is empty.
-    Json(Health {
+async fn health(State(state): State<AppState>) -> ApiResult<Json<Health>> {
+    let (total, online) = state.store.agent_counts(None).await?;
+    Ok(Json(Health {
         status: "healthy".into(),
         agents: AgentCounts {
-            total: 0,
-            online: 0,
-            offline: 0,
+            total,
+            online,
+            offline: total.saturating_sub(online),
         },
-        websocket_connections: 0,
-    })
+        websocket_connections: state.hub.connection_count() as u64,
+    }))
 }

@@ -1,5 +1,7 @@
 //! Extractors that prove who is asking. A handler that takes `AuthUser` only runs for a signed-in,
-//! active user whose token is still current; `AdminUser` adds the admin role.
+//! active user whose token is still current; `AdminUser` adds the admin role; `CustomerKey` is a
+//! customer's API key; `Caller` is either a user or a customer; `AgentToken` carries an agent's
+//! token for the service to check against the agent in the path.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -8,8 +10,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use skyshift_proto::api::UserStatus;
 
+use crate::auth::keys;
 use crate::error::ApiError;
-use crate::store::UserRecord;
+use crate::store::{CustomerRecord, UserRecord};
 use crate::AppState;
 
 /// The bearer token of a request, from `Authorization: Bearer …`.
@@ -20,6 +23,104 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|token| !token.is_empty())
+}
+
+/// The credential of a request: `Authorization: Bearer …`, else `X-API-Key`.
+fn credential(parts: &Parts) -> Option<&str> {
+    bearer_token(parts).or_else(|| {
+        parts
+            .headers
+            .get("x-api-key")?
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+    })
+}
+
+/// A customer proven by its API key (`sk_…`).
+#[derive(Debug, Clone)]
+pub struct CustomerKey(pub CustomerRecord);
+
+impl FromRequestParts<AppState> for CustomerKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = credential(parts).ok_or_else(ApiError::unauthorized)?;
+        Ok(CustomerKey(state.customer_for_key(key).await?))
+    }
+}
+
+/// A user (JWT) or a customer (API key): who may work with agents, tasks and scripts.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    User(UserRecord),
+    Customer(CustomerRecord),
+}
+
+impl Caller {
+    /// The customer whose resources alone this caller may see; `None` for users (all).
+    pub fn customer_scope(&self) -> Option<&str> {
+        match self {
+            Caller::User(_) => None,
+            Caller::Customer(customer) => Some(&customer.id),
+        }
+    }
+
+    /// `user:<name>` or `customer:<name>`, as tasks record who started them.
+    pub fn label(&self) -> String {
+        match self {
+            Caller::User(user) => format!("user:{}", user.username),
+            Caller::Customer(customer) => format!("customer:{}", customer.name),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let credential = credential(parts).ok_or_else(ApiError::unauthorized)?;
+        if credential.starts_with(keys::API_KEY_PREFIX) {
+            Ok(Caller::Customer(state.customer_for_key(credential).await?))
+        } else {
+            Ok(Caller::User(state.user_for_token(credential).await?))
+        }
+    }
+}
+
+/// An agent's token, from `Authorization: Bearer …` or (for WebSockets, which browsers and
+/// some libraries cannot give headers) `?token=`. Checked by the agent service against the
+/// agent named in the path.
+#[derive(Debug, Clone)]
+pub struct AgentToken(pub String);
+
+impl FromRequestParts<AppState> for AgentToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+        if let Some(token) = bearer_token(parts) {
+            return Ok(AgentToken(token.to_owned()));
+        }
+        query_token(parts)
+            .map(AgentToken)
+            .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// `token` from the query string.
+pub fn query_token(parts: &Parts) -> Option<String> {
+    let query = parts.uri.query()?;
+    url_pairs(query)
+        .find(|(key, _)| key == "token")
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+}
+
+fn url_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .unwrap_or_default()
+        .into_iter()
 }
 
 /// A signed-in user with an active account and a current token.
@@ -50,6 +151,19 @@ impl AppState {
             return Err(invalid());
         }
         Ok(user)
+    }
+}
+
+impl AppState {
+    /// The customer an API key belongs to; records the use.
+    pub async fn customer_for_key(&self, key: &str) -> Result<CustomerRecord, ApiError> {
+        let customer = self
+            .store
+            .customer_by_key_hash(&keys::digest(key))
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("Invalid API key".into()))?;
+        self.store.touch_api_key(&customer.id).await?;
+        Ok(customer)
     }
 }
 

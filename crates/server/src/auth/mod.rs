@@ -4,7 +4,8 @@
 
 pub mod extract;
 pub mod jwt;
+pub mod keys;
 pub mod password;
 pub mod throttle;
 
-pub use extract::{AdminUser, AuthUser, ClientAddr};
+pub use extract::{AdminUser, AgentToken, AuthUser, Caller, ClientAddr, CustomerKey};

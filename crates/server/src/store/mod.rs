@@ -3,8 +3,12 @@
 //! the dialect both accept (`$n` parameters, TEXT ids, BIGINT microsecond times); only the
 //! migrations differ per backend.
 
+mod agents;
 mod audit;
+mod customers;
+mod scripts;
 mod settings;
+mod tasks;
 mod users;
 
 use std::str::FromStr;
@@ -15,7 +19,11 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
+pub use agents::{AgentRecord, NewAgent};
 pub use audit::{AuditFilter, NewAuditEntry};
+pub use customers::{CustomerDelete, CustomerRecord};
+pub use scripts::{ScriptFields, ScriptRecord};
+pub use tasks::{CancelOutcome, NewTask, ReportOutcome, ResultReport, TaskRecord};
 pub use users::{NewUser, UserRecord};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");

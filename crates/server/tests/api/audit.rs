@@ -8,7 +8,8 @@ use crate::on_both_backends;
 
 on_both_backends!(
     audit_log_records_account_events,
-    audit_log_pages_and_filters
+    audit_log_pages_and_filters,
+    audit_log_records_fleet_events
 );
 
 async fn audit_log_records_account_events(app: TestApp) {
@@ -141,4 +142,54 @@ async fn audit_log_pages_and_filters(app: TestApp) {
         let reply = app.admin_get(&format!("/api/audit?{bad}")).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
+}
+
+async fn audit_log_records_fleet_events(app: TestApp) {
+    let (customer, key) = app.customer_with_key("Acme").await;
+    let (agent, _) = app.register_agent(&key, "audited").await;
+    app.command(&agent, "shutdown -r now").await;
+    app.admin_post(
+        &format!("/api/customers/{customer}/revoke-api-key"),
+        json!({}),
+    )
+    .await
+    .expect(StatusCode::OK);
+    app.call(
+        Method::DELETE,
+        &format!("/api/agents/{agent}"),
+        Some(&app.admin_token),
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+
+    let page = app
+        .admin_get("/api/audit?per_page=100")
+        .await
+        .expect(StatusCode::OK);
+    let find = |action: &str| {
+        page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} in {page}"))
+            .clone()
+    };
+    assert_eq!(find("customer.create")["target"], "Acme");
+    assert_eq!(find("customer.api_key_generate")["actor"], "admin");
+    assert_eq!(find("customer.api_key_revoke")["target"], "Acme");
+    let registered = find("agent.register");
+    assert_eq!(registered["actor"], "customer:Acme");
+    assert_eq!(registered["target"], agent);
+    assert_eq!(registered["detail"], "audited");
+    let command = find("command.run");
+    assert_eq!(command["actor"], "admin");
+    assert_eq!(command["target"], agent);
+    assert_eq!(command["detail"], "shutdown -r now");
+    assert_eq!(find("agent.delete")["target"], agent);
+    assert!(
+        !page.to_string().contains(&key),
+        "the key itself is never recorded"
+    );
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use skyshift_server::{accounts, build_app, AppState, Config};
+use skyshift_server::{accounts, build_app, jobs, AppState, Config};
 use sqlx::{Connection, Executor, PgConnection};
 
 pub const ADMIN_PASSWORD: &str = "admin-pass-Quartz9";
@@ -69,9 +69,15 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, |_| {}).await
+}
+
+/// `spawn_app` with the configuration adjusted first (short timeouts, small caps…).
+pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_data_dir(dir.path());
+    adjust(&mut config);
     let pg = match db {
         Db::Sqlite => None,
         Db::Postgres => {
@@ -87,6 +93,7 @@ pub async fn spawn_app(db: Db) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = build_app(state.clone());
+    jobs::spawn(state.clone());
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -200,6 +207,161 @@ impl TestApp {
             .await
             .expect(StatusCode::OK);
         body["user_id"].as_str().unwrap().to_owned()
+    }
+}
+
+impl TestApp {
+    /// A customer with an API key; returns (customer id, key).
+    pub async fn customer_with_key(&self, name: &str) -> (String, String) {
+        let customer = self
+            .admin_post(
+                "/api/customers",
+                json!({"name": name, "address": "1 Main St"}),
+            )
+            .await
+            .expect(StatusCode::OK);
+        let id = customer["customer_uuid"].as_str().unwrap().to_owned();
+        let key = self
+            .admin_post(&format!("/api/customers/{id}/generate-api-key"), json!({}))
+            .await
+            .expect(StatusCode::OK);
+        (id, key["api_key"].as_str().unwrap().to_owned())
+    }
+
+    /// Registers an agent with a customer key; returns (agent id, agent token).
+    pub async fn register_agent(&self, key: &str, hostname: &str) -> (String, String) {
+        let body = self
+            .post(
+                "/api/agents/register",
+                Some(key),
+                json!({"hostname": hostname, "ip_address": "10.0.0.7", "port": 3002,
+                       "capabilities": ["command_execution", "system_monitoring"], "version": "1.2.3"}),
+            )
+            .await
+            .expect(StatusCode::OK);
+        (
+            body["agent_id"].as_str().unwrap().to_owned(),
+            body["agent_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Sends a command as the admin; returns (task id, status).
+    pub async fn command(&self, agent_id: &str, command: &str) -> (String, String) {
+        let body = self
+            .admin_post(
+                &format!("/api/agents/{agent_id}/commands"),
+                json!({"command": command, "shell_type": "bash"}),
+            )
+            .await
+            .expect(StatusCode::OK);
+        (
+            body["task_id"].as_str().unwrap().to_owned(),
+            body["status"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn task(&self, agent_id: &str, task_id: &str) -> Value {
+        self.admin_get(&format!("/api/agents/{agent_id}/tasks/{task_id}"))
+            .await
+            .expect(StatusCode::OK)
+    }
+
+    /// Waits (up to 10 s) until the task's status is `status`.
+    pub async fn wait_for_task(&self, agent_id: &str, task_id: &str, status: &str) -> Value {
+        for _ in 0..200 {
+            let task = self.task(agent_id, task_id).await;
+            if task["status"] == status {
+                return task;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "task {task_id} never became {status}: {:?}",
+            self.task(agent_id, task_id).await
+        )
+    }
+
+    pub async fn connect_agent(&self, agent_id: &str, token: &str) -> WsAgent {
+        let url = format!(
+            "{}/ws/agent/{agent_id}",
+            self.base.replace("http://", "ws://")
+        );
+        let mut request =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+                .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("agent WebSocket");
+        WsAgent { socket }
+    }
+}
+
+/// An agent speaking the WebSocket protocol by hand, as the spec's example client does.
+pub struct WsAgent {
+    pub socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl WsAgent {
+    pub async fn send(&mut self, message: Value) {
+        use futures_util::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                message.to_string().into(),
+            ))
+            .await
+            .unwrap();
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        use futures_util::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+            .await
+            .unwrap();
+    }
+
+    /// The next JSON message (5 s at most); `None` when the server closed the connection.
+    pub async fn recv(&mut self) -> Option<Value> {
+        use futures_util::StreamExt;
+        loop {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(5), self.socket.next())
+                .await
+                .expect("a message within 5 s");
+            match next {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).unwrap())
+                }
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))
+                | None
+                | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// The next message of `kind`, skipping others.
+    pub async fn recv_type(&mut self, kind: &str) -> Value {
+        loop {
+            let message = self
+                .recv()
+                .await
+                .unwrap_or_else(|| panic!("closed while waiting for {kind}"));
+            if message["type"] == kind {
+                return message;
+            }
+        }
+    }
+
+    pub async fn result(&mut self, task_id: &str, output: &str, exit_code: i64) {
+        self.send(json!({"type": "task_result", "data": {
+            "task_id": task_id, "status": if exit_code == 0 { "completed" } else { "failed" },
+            "output": output, "exit_code": exit_code}}))
+            .await;
     }
 }
 

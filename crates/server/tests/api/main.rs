@@ -3,8 +3,14 @@
 mod helpers;
 
 mod admin;
+mod agent_ws;
+mod agents;
 mod audit;
 mod auth;
+mod commands;
+mod customers;
 mod errors;
+mod scripts;
+mod spec_examples;
 mod tokens;
 mod users;
