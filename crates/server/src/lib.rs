@@ -6,7 +6,9 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod desk;
 pub mod error;
+pub mod mail;
 pub mod secrets;
 pub mod server;
 pub mod store;
@@ -38,6 +40,8 @@ pub struct Services {
     pub account_throttle: Throttle,
     /// Failed sign-ins per client address.
     pub addr_throttle: Throttle,
+    /// Support sessions running on this replica: relays, ports, code-guess limits.
+    pub desk: desk::Desk,
 }
 
 impl Deref for AppState {
@@ -62,11 +66,20 @@ impl AppState {
         Ok(AppState(Arc::new(Services {
             account_throttle: Throttle::new(config.login_account_limit),
             addr_throttle: Throttle::new(config.login_addr_limit),
+            desk: desk::Desk::new(&config),
             config,
             store,
             jwt,
             secrets,
         })))
+    }
+}
+
+impl AppState {
+    /// Starts the background jobs (expiry of pending sessions). `main.rs` and the test helper
+    /// call it once after `open`.
+    pub fn spawn_background(&self) {
+        desk::spawn_expiry(self.clone());
     }
 }
 

@@ -68,6 +68,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         cert_sha256 = %tls_files.fingerprint,
         "skyshift-server listening"
     );
+    state.spawn_background();
     let app = build_app(state.clone());
     server::serve(app, listeners, tls, shutdown_signal()).await?;
     state.store.close().await;

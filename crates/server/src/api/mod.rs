@@ -5,7 +5,10 @@
 mod admin;
 mod audit;
 mod auth;
+mod desk_ws;
 pub mod extract;
+mod sessions;
+mod smtp;
 mod users;
 mod utility;
 
@@ -38,6 +41,8 @@ use crate::AppState;
         (name = "users", description = "Profiles and user management"),
         (name = "admin", description = "Approvals, roles and the audit log"),
         (name = "utility", description = "Health and API root"),
+        (name = "sessions", description = "Remote-support sessions, codes and join tickets"),
+        (name = "smtp", description = "Mail settings"),
     )
 )]
 struct ApiDoc;
@@ -67,6 +72,9 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(admin::router())
         .merge(audit::router())
+        .merge(sessions::router())
+        .merge(smtp::router())
+        .merge(desk_ws::router())
         .split_for_parts();
     let max_body = state.config.max_body_bytes;
     api.with_state(state)

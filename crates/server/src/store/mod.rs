@@ -4,6 +4,7 @@
 //! migrations differ per backend.
 
 mod audit;
+mod sessions;
 mod settings;
 mod users;
 
@@ -16,6 +17,7 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
 pub use audit::{AuditFilter, NewAuditEntry};
+pub use sessions::{FinalCounters, NewSession, SessionRecord};
 pub use users::{NewUser, UserRecord};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
