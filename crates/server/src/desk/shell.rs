@@ -77,7 +77,6 @@ pub async fn run(
     let mut reassembler = Reassembler::new();
     let mut frame_seq = 0u64;
     loop {
-        relay.set_want_frames(ctx.frames.receiver_count() > 0);
         let wake = relay
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
@@ -86,6 +85,8 @@ pub async fn run(
         tokio::select! {
             received = socket.recv_from(&mut buf) => match received {
                 Ok((len, from)) => {
+                    // Reassemble only while a browser watches.
+                    relay.set_want_frames(ctx.frames.receiver_count() > 0);
                     let guard = &ctx.guard;
                     relay.handle_datagram(Instant::now(), from, &buf[..len], &mut |ip| {
                         guard.check(Some(ip), Instant::now()).is_ok()

@@ -92,6 +92,14 @@ async fn openapi_describes_every_endpoint(app: TestApp) {
         ("/api/admin/users/{user_id}/make-admin", "post"),
         ("/api/admin/users/{user_id}/remove-admin", "post"),
         ("/api/audit", "get"),
+        ("/api/sessions", "get"),
+        ("/api/sessions", "post"),
+        ("/api/sessions/{session_id}", "delete"),
+        ("/api/sessions/{session_id}/info", "get"),
+        ("/api/sessions/{session_id}/join-ticket", "post"),
+        ("/api/smtp/config", "get"),
+        ("/api/smtp/config", "post"),
+        ("/api/smtp/test", "post"),
     ];
     for (path, method) in expected {
         assert!(
