@@ -427,18 +427,7 @@ async fn shut_down(state: &AppState, id: i64, actor: &Actor, action: &str) -> Ap
         .unwrap_or_default();
     let closed_now = state.store.close_session(id, Utc::now(), counters).await?;
     if let Some(live) = live {
-        live.closed.send_replace(true);
-        let _ = live.commands.send(Command::Close).await;
-        let task = live.task.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(task) = task {
-            if tokio::time::timeout(Duration::from_secs(2), task)
-                .await
-                .is_err()
-            {
-                tracing::warn!(session = id, "relay did not stop within 2 s");
-            }
-        }
-        state.desk.release_port(live.port);
+        stop_live(state, &live).await;
     }
     if closed_now {
         audit::record(
@@ -448,6 +437,58 @@ async fn shut_down(state: &AppState, id: i64, actor: &Actor, action: &str) -> Ap
         )
         .await?;
         tracing::info!(session = id, action, "session closed");
+    }
+    Ok(())
+}
+
+/// Tells the session's WebSockets and peers it is over, waits for the relay to drop its socket,
+/// and frees the port.
+async fn stop_live(state: &AppState, live: &LiveSession) {
+    live.closed.send_replace(true);
+    let _ = live.commands.send(Command::Close).await;
+    let task = live.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(task) = task {
+        if tokio::time::timeout(Duration::from_secs(2), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!(session = live.id, "relay did not stop within 2 s");
+        }
+    }
+    state.desk.release_port(live.port);
+}
+
+/// Stops relays of sessions another replica closed (a DELETE or the expiry that ran there).
+async fn reap_closed_elsewhere(state: &AppState) -> anyhow::Result<()> {
+    let ids: Vec<i64> = state
+        .desk
+        .live
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .keys()
+        .copied()
+        .collect();
+    for id in ids {
+        let closed = match state.store.session_by_id(id).await? {
+            Some(record) => record.is_closed(),
+            None => true,
+        };
+        if !closed {
+            continue;
+        }
+        let live = state
+            .desk
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        if let Some(live) = live {
+            tracing::info!(
+                session = id,
+                "stopping the relay of a session closed elsewhere"
+            );
+            stop_live(state, &live).await;
+        }
     }
     Ok(())
 }
@@ -587,7 +628,8 @@ pub async fn expire_pending(state: &AppState) -> anyhow::Result<usize> {
     Ok(stale.len())
 }
 
-/// Runs `expire_pending` forever, a few times per expiry period (at most every 30 s).
+/// Runs `expire_pending` (and stops relays of sessions closed on another replica) forever, a
+/// few times per expiry period (at most every 30 s).
 pub fn spawn_expiry(state: AppState) -> JoinHandle<()> {
     let every = (state.config.session_expiry / 4)
         .clamp(Duration::from_millis(100), Duration::from_secs(30));
@@ -600,6 +642,9 @@ pub fn spawn_expiry(state: AppState) -> JoinHandle<()> {
                 Ok(0) => {}
                 Ok(count) => tracing::info!(count, "expired pending sessions"),
                 Err(err) => tracing::warn!(error = format!("{err:#}"), "session expiry failed"),
+            }
+            if let Err(err) = reap_closed_elsewhere(&state).await {
+                tracing::warn!(error = format!("{err:#}"), "cannot check live sessions");
             }
         }
     })

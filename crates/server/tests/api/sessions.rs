@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use skyshift_proto::desk::{Control, Join, Packet};
 use skyshift_server::config::PortRange;
+use skyshift_server::store::FinalCounters;
 
 use crate::helpers::{spawn_app_with, Db, TestApp};
 use crate::on_both_backends;
@@ -292,6 +294,25 @@ async fn pending_sessions_expire(db: Db) {
         .await
         .expect(StatusCode::OK);
     assert!(audit.to_string().contains(&id.to_string()), "{audit}");
+
+    // A session closed by another replica (straight in the database): this one stops its relay
+    // and frees the port on its next round.
+    let other = app.create_session(&app.admin_token, json!({})).await;
+    let port = other["udp_port"].as_u64().unwrap() as u16;
+    assert!(std::net::UdpSocket::bind(("127.0.0.1", port)).is_err());
+    app.state
+        .store
+        .close_session(id_of(&other), chrono::Utc::now(), FinalCounters::default())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while std::net::UdpSocket::bind(("127.0.0.1", port)).is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "port {port} never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Requests from "other addresses": the test server trusts 127.0.0.1 as a proxy, so
@@ -353,6 +374,35 @@ async fn code_guessing_is_limited(db: Db) {
         StatusCode::OK,
         "others go on"
     );
+
+    // Wrong codes in UDP hellos count against the sender's address too (127.0.0.1 here):
+    // past the limit even the right code is refused, and so is `info` from that address.
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = session["udp_port"].as_u64().unwrap() as u16;
+    udp.connect(("127.0.0.1", port)).await.unwrap();
+    let hello = |code: &str| {
+        Packet::control(&Control::Hello {
+            join: Join::Client { code: code.into() },
+        })
+        .encode()
+    };
+    let mut buf = [0u8; 2048];
+    for attempt in [wrong, wrong, wrong, code] {
+        udp.send(&hello(attempt)).await.unwrap();
+        let len = tokio::time::timeout(Duration::from_secs(5), udp.recv(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        let Ok(Packet::Control(reply)) = Packet::decode(&buf[..len]) else {
+            panic!("not a control packet");
+        };
+        assert!(
+            matches!(Control::parse(&reply), Some(Control::Error { .. })),
+            "{attempt}: {reply}"
+        );
+    }
+    let local = app.get(&format!("/api/sessions/{code}/info"), None).await;
+    assert_eq!(local.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 async fn distributed_guessing_is_limited(db: Db) {
