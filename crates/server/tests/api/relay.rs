@@ -364,3 +364,70 @@ async fn browser_bridge(app: TestApp) {
     let last = closes(&mut admin_browser, Duration::from_secs(3)).await;
     assert_eq!(last, Some(json!({"type": "closed"})));
 }
+
+/// A measurement, not a check: how many frame packets per second one session's relay forwards
+/// from a client to a viewer on this machine. Run with
+/// `cargo nextest run -p skyshift-server --run-ignored only relay_packet_rate --no-capture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run on demand"]
+async fn relay_packet_rate() {
+    let app = crate::helpers::spawn_app(crate::helpers::Db::Sqlite).await;
+    let session = app.create_session(&app.admin_token, json!({})).await;
+    let id = session["id"].as_i64().unwrap();
+    let port = session["udp_port"].as_u64().unwrap();
+    let client = Peer::new(port).await;
+    client
+        .hello(Join::Client {
+            code: session["session_code"].as_str().unwrap().into(),
+        })
+        .await;
+    let viewer = Peer::new(port).await;
+    viewer
+        .hello(Join::Viewer {
+            ticket: ticket(&app, id, &app.admin_token).await,
+        })
+        .await;
+
+    const FRAMES: u64 = 2_000;
+    let image = vec![0x5a; 1451 * 20]; // 20 MTU-sized chunks, ~29 KB: a busy 720p JPEG
+    let receiver = tokio::spawn(async move {
+        let mut buf = vec![0; 65_536];
+        let mut received = 0u64;
+        let mut first = None;
+        let mut last = tokio::time::Instant::now();
+        while let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(500), viewer.socket.recv(&mut buf)).await
+        {
+            last = tokio::time::Instant::now();
+            first.get_or_insert(last);
+            received += 1;
+        }
+        (received, first.map(|first| last - first))
+    });
+    let started = tokio::time::Instant::now();
+    for frame_id in 0..FRAMES {
+        for chunk in chunk_frame(frame_id, &image, 1451).unwrap() {
+            client.send(&Packet::Frame(chunk)).await;
+        }
+        // ~1 ms per frame: paced like a fast sender, not a flood that only measures the kernel.
+        if frame_id % 4 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let send_time = started.elapsed();
+    let (received, span) = receiver.await.unwrap();
+    let sent = FRAMES * 20;
+    let span = span.unwrap_or_default().as_secs_f64().max(1e-9);
+    println!(
+        "relay: sent {sent} packets in {:.2} s ({:.0}/s); viewer got {received} ({:.1}% lost), \
+         {:.0} packets/s, {:.1} MB/s",
+        send_time.as_secs_f64(),
+        sent as f64 / send_time.as_secs_f64(),
+        100.0 * (sent - received) as f64 / sent as f64,
+        received as f64 / span,
+        received as f64 * 1472.0 / span / 1e6,
+    );
+    let stats = app.session(id).await["stats"].clone();
+    println!("session stats: {stats}");
+    assert!(received > 0);
+}
