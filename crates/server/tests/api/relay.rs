@@ -431,3 +431,75 @@ async fn relay_packet_rate() {
     println!("session stats: {stats}");
     assert!(received > 0);
 }
+
+/// A browser that does not read does not make the server queue frames: it later gets far fewer
+/// frames than were sent, then the newest. (SQLite only: the store plays no part.)
+#[tokio::test]
+async fn slow_browser_skips_frames() {
+    let app = crate::helpers::spawn_app(crate::helpers::Db::Sqlite).await;
+    let session = app.create_session(&app.admin_token, json!({})).await;
+    let id = session["id"].as_i64().unwrap();
+    let client = Peer::new(session["udp_port"].as_u64().unwrap()).await;
+    client
+        .hello(Join::Client {
+            code: session["session_code"].as_str().unwrap().into(),
+        })
+        .await;
+    let mut browser = app
+        .ws(
+            &format!("/ws/sessions/{id}/view?token={}", app.admin_token),
+            &[],
+        )
+        .await
+        .unwrap();
+    app.wait_for_session(id, "a viewer", |s| s["stats"]["viewers"] == 1)
+        .await;
+
+    // 24 frames of 1 MB, paced so the relay keeps up, while the browser reads nothing: more
+    // than the socket buffers between server and browser can hold.
+    const SENT: u64 = 24;
+    for frame_id in 1..=SENT {
+        let image = vec![frame_id as u8; 1_000_000];
+        for (index, chunk) in chunk_frame(frame_id, &image, 8192)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+        {
+            client.send(&Packet::Frame(chunk)).await;
+            // Small bursts: the relay's socket buffer holds only so many datagrams.
+            if index % 8 == 7 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Now read, and keep offering a small final frame until it shows up.
+    let mut received = Vec::new();
+    let mut final_id = 1000;
+    'outer: loop {
+        final_id += 1;
+        for chunk in chunk_frame(final_id, b"final", 1451).unwrap() {
+            client.send(&Packet::Frame(chunk)).await;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, browser.next()).await {
+            if let Message::Binary(data) = message {
+                if &data[..] == b"final" {
+                    break 'outer;
+                }
+                assert_eq!(data.len(), 1_000_000, "only whole frames");
+                received.push(data[0]);
+            }
+        }
+        assert!(final_id < 1100, "the final frame never arrived");
+    }
+    println!("slow browser got frames {received:?} of 1..={SENT}");
+    assert!(
+        received.windows(2).all(|pair| pair[0] < pair[1]),
+        "frames in order: {received:?}"
+    );
+    assert!(
+        (received.len() as u64) < SENT,
+        "a slow browser skips frames instead of queueing them all: got {received:?}"
+    );
+}
