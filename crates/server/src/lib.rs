@@ -63,10 +63,11 @@ impl AppState {
             .await?;
         let jwt = JwtKeys::new(secret.as_bytes(), config.jwt_ttl);
         let secrets = SecretBox::load_or_create(&config.data_dir)?;
+        let desk = desk::Desk::new(&config)?;
         Ok(AppState(Arc::new(Services {
             account_throttle: Throttle::new(config.login_account_limit),
             addr_throttle: Throttle::new(config.login_addr_limit),
-            desk: desk::Desk::new(&config),
+            desk,
             config,
             store,
             jwt,
@@ -76,8 +77,8 @@ impl AppState {
 }
 
 impl AppState {
-    /// Starts the background jobs (expiry of pending sessions). `main.rs` and the test helper
-    /// call it once after `open`.
+    /// Starts the background jobs (relays of sessions open before a restart, expiry of pending
+    /// sessions). `main.rs` and the test helper call it once after `open`.
     pub fn spawn_background(&self) {
         desk::spawn_expiry(self.clone());
     }

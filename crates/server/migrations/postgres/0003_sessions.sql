@@ -1,5 +1,6 @@
 -- Remote-support sessions (remote-access-api.md). Integer ids as the spec shows; times are
--- microseconds since the Unix epoch; the counters are written when a session closes.
+-- microseconds since the Unix epoch; the counters are written when a session closes. `replica`
+-- names the server process (its data dir's `replica-id`) that binds the session's UDP port.
 CREATE TABLE sessions (
     id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     code            TEXT NOT NULL,
@@ -13,7 +14,8 @@ CREATE TABLE sessions (
     bytes           BIGINT NOT NULL DEFAULT 0,
     dropped_packets BIGINT NOT NULL DEFAULT 0,
     created_at      BIGINT NOT NULL,
-    closed_at       BIGINT
+    closed_at       BIGINT,
+    replica         TEXT
 );
 -- A code belongs to one open session at a time, whatever the replica.
 CREATE UNIQUE INDEX sessions_open_code ON sessions (code) WHERE status <> 'closed';

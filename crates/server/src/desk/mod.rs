@@ -84,6 +84,8 @@ impl LiveSession {
 
 /// The service's state: live sessions, ports in use, the code guard.
 pub struct Desk {
+    /// This server process's name in `sessions.replica` (the data dir's `replica-id`).
+    replica: String,
     ports: PortRange,
     bind: IpAddr,
     peer_timeout: Duration,
@@ -95,8 +97,20 @@ pub struct Desk {
 }
 
 impl Desk {
-    pub fn new(config: &Config) -> Self {
-        Self {
+    /// Loads (or creates) `<data-dir>/replica-id`, which names the sessions this server relays.
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let path = config.data_dir.join("replica-id");
+        let replica = match std::fs::read_to_string(&path) {
+            Ok(text) if !text.trim().is_empty() => text.trim().to_owned(),
+            _ => {
+                let id = uuid::Uuid::new_v4().to_string();
+                std::fs::write(&path, format!("{id}\n"))
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                id
+            }
+        };
+        Ok(Self {
+            replica,
             ports: config.udp_port_range,
             bind: config.bind,
             peer_timeout: config.peer_timeout,
@@ -108,7 +122,7 @@ impl Desk {
                 Instant::now(),
             )),
             create_lock: tokio::sync::Mutex::new(()),
-        }
+        })
     }
 
     pub fn live(&self, id: i64) -> Option<Arc<LiveSession>> {
@@ -117,6 +131,18 @@ impl Desk {
             .unwrap_or_else(|e| e.into_inner())
             .get(&id)
             .cloned()
+    }
+
+    /// Binds one given port (a session's own, after a restart).
+    fn bind_exact(&self, port: u16) -> Option<std::net::UdpSocket> {
+        let mut in_use = self.ports_in_use.lock().unwrap_or_else(|e| e.into_inner());
+        if in_use.contains(&port) {
+            return None;
+        }
+        let socket = std::net::UdpSocket::bind(SocketAddr::new(self.bind, port)).ok()?;
+        socket.set_nonblocking(true).ok()?;
+        in_use.insert(port);
+        Some(socket)
     }
 
     /// Binds the lowest free port of the range.
@@ -315,6 +341,7 @@ async fn insert_with_fresh_code(
                     .as_ref()
                     .map(|_| EmailStatus::Pending.as_str()),
                 created_at: now,
+                replica: &state.desk.replica,
             })
             .await;
         match inserted {
@@ -628,12 +655,52 @@ pub async fn expire_pending(state: &AppState) -> anyhow::Result<usize> {
     Ok(stale.len())
 }
 
-/// Runs `expire_pending` (and stops relays of sessions closed on another replica) forever, a
-/// few times per expiry period (at most every 30 s).
+/// After a restart: starts the relays of this replica's open sessions again on their own ports,
+/// so codes and ports the customers were given keep working. A session whose port cannot be
+/// bound any more is closed.
+pub async fn restore(state: &AppState) -> anyhow::Result<()> {
+    let open = state
+        .store
+        .open_sessions_of_replica(&state.desk.replica)
+        .await?;
+    for record in open {
+        if state.desk.live(record.id).is_some() {
+            continue;
+        }
+        let port = u16::try_from(record.udp_port).unwrap_or_default();
+        match state.desk.bind_exact(port) {
+            Some(socket) => {
+                start_live(state, &record, port, socket).map_err(|err| anyhow::anyhow!("{err}"))?;
+                tracing::info!(session = record.id, port, "session relay restarted");
+            }
+            None => {
+                tracing::warn!(
+                    session = record.id,
+                    port,
+                    "cannot bind the session's port again: closing it"
+                );
+                shut_down(state, record.id, &Actor::system(), action::CLOSE)
+                    .await
+                    .map_err(|err| anyhow::anyhow!("{err}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Restarts this replica's relays (`restore`), then runs `expire_pending` (and stops relays of
+/// sessions closed on another replica) forever, a few times per expiry period (at most every
+/// 30 s).
 pub fn spawn_expiry(state: AppState) -> JoinHandle<()> {
     let every = (state.config.session_expiry / 4)
         .clamp(Duration::from_millis(100), Duration::from_secs(30));
     tokio::spawn(async move {
+        if let Err(err) = restore(&state).await {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "cannot restart the relays of open sessions"
+            );
+        }
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

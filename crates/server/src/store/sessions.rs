@@ -40,6 +40,8 @@ pub struct NewSession<'a> {
     pub udp_port: u16,
     pub email_status: Option<&'a str>,
     pub created_at: DateTime<Utc>,
+    /// The replica that binds the session's port.
+    pub replica: &'a str,
 }
 
 /// Counters as they stood when the session closed.
@@ -59,8 +61,8 @@ impl Store {
     pub async fn insert_session(&self, new: NewSession<'_>) -> StoreResult<SessionRecord> {
         sqlx::query_as(&format!(
             "INSERT INTO sessions (code, tech_user_id, customer_name, customer_email, status, \
-             udp_port, email_status, created_at) \
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7) RETURNING {SESSION_COLUMNS}"
+             udp_port, email_status, created_at, replica) \
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8) RETURNING {SESSION_COLUMNS}"
         ))
         .bind(new.code)
         .bind(new.tech_user_id)
@@ -69,6 +71,7 @@ impl Store {
         .bind(i64::from(new.udp_port))
         .bind(new.email_status)
         .bind(to_micros(new.created_at))
+        .bind(new.replica)
         .fetch_one(&self.pool)
         .await
         .map_err(|err| super::unique_violation(err, &[("code", "Session code")]))
@@ -167,6 +170,17 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Open sessions whose port `replica` binds (to restart their relays after a restart).
+    pub async fn open_sessions_of_replica(&self, replica: &str) -> StoreResult<Vec<SessionRecord>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE replica = $1 AND status <> 'closed' \
+             ORDER BY id"
+        ))
+        .bind(replica)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Pending sessions created before `before`.
