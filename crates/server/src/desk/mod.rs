@@ -184,7 +184,8 @@ impl Desk {
                 retry_after,
                 global,
             } = limited;
-            tracing::warn!(client = ?addr.0, global, "session code look-up refused: limit reached");
+            // `CodeGuard` logs when a limit is reached; each refusal only at debug (no flood).
+            tracing::debug!(client = ?addr.0, global, "session code look-up refused: limit reached");
             ApiError::TooManyRequests {
                 detail: "Too many failed session code look-ups; try again later".into(),
                 retry_after_secs: retry_after.as_secs(),

@@ -261,6 +261,25 @@ async fn smtp_settings_and_test_mail(app: TestApp) {
         .expect(StatusCode::OK);
     assert_eq!(smtp.mail(2).await.auth.unwrap().2, SMTP_PASSWORD);
 
+    // TLS that the server cannot do is an error the admin can read, not a hang or a 500.
+    for security in ["TLS", "SSL"] {
+        let mut tls = settings(smtp.port);
+        tls["security_type"] = json!(security);
+        app.admin_post("/api/smtp/config", tls)
+            .await
+            .expect(StatusCode::OK);
+        let failed = app
+            .admin_post("/api/smtp/test", json!({"to_email": "tech@example.com"}))
+            .await;
+        assert_eq!(failed.status, StatusCode::BAD_REQUEST, "{security}");
+        assert!(
+            failed.detail().starts_with("Test email failed"),
+            "{:?}",
+            failed.body
+        );
+        assert!(!failed.detail().contains(SMTP_PASSWORD));
+    }
+
     // The password appears in no response and no audit entry.
     let audit = app
         .admin_get("/api/audit?action=smtp.")
