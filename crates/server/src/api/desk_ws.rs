@@ -41,6 +41,8 @@ const RECHECK: Duration = Duration::from_millis(500);
 /// Close code for "policy violation" (the token is no longer valid).
 const POLICY_VIOLATION: u16 = 1008;
 const NORMAL: u16 = 1000;
+/// Largest message either WebSocket accepts: both carry small JSON only (axum allows 64 MiB).
+const MAX_MESSAGE: usize = 64 * 1024;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -78,7 +80,10 @@ async fn signaling(
 ) -> ApiResult<Response> {
     let record = desk::lookup(&state, addr, &code).await?;
     let live = state.desk.live(record.id);
-    Ok(ws.on_upgrade(move |socket| signal_loop(socket, state, record.id, live)))
+    Ok(ws
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| signal_loop(socket, state, record.id, live)))
 }
 
 async fn signal_loop(
@@ -178,7 +183,10 @@ async fn bridge(
         .parse()
         .map_err(|_| ApiError::NotFound("Session not found".into()))?;
     let live = desk::viewable(&state, &user, id).await?;
-    Ok(ws.on_upgrade(move |socket| bridge_loop(socket, state, live, token)))
+    Ok(ws
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| bridge_loop(socket, state, live, token)))
 }
 
 /// Counts a browser viewer while it lives.

@@ -61,6 +61,15 @@ async fn signaling_lifecycle(app: TestApp) {
     app.wait_for_session(id, "disconnected", |s| s["status"] == "disconnected")
         .await;
 
+    // An oversized message ends the connection instead of being buffered.
+    let mut ws = app.ws(&path, &[]).await.expect("reconnects");
+    app.wait_for_session(id, "active again", |s| s["status"] == "active")
+        .await;
+    let _ = ws.send(Message::Text("x".repeat(200 * 1024).into())).await;
+    assert_eq!(next_json(&mut ws).await, None);
+    app.wait_for_session(id, "disconnected", |s| s["status"] == "disconnected")
+        .await;
+
     assert_eq!(
         app.ws("/ws/session/000000000", &[]).await.err(),
         Some(StatusCode::NOT_FOUND)
