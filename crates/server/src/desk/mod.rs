@@ -139,8 +139,7 @@ impl Desk {
         if in_use.contains(&port) {
             return None;
         }
-        let socket = std::net::UdpSocket::bind(SocketAddr::new(self.bind, port)).ok()?;
-        socket.set_nonblocking(true).ok()?;
+        let socket = bind_udp(SocketAddr::new(self.bind, port)).ok()?;
         in_use.insert(port);
         Some(socket)
     }
@@ -153,12 +152,9 @@ impl Desk {
                 continue;
             }
             // Taken by another program (or another replica on this host): try the next.
-            let Ok(socket) = std::net::UdpSocket::bind(SocketAddr::new(self.bind, port)) else {
+            let Ok(socket) = bind_udp(SocketAddr::new(self.bind, port)) else {
                 continue;
             };
-            if socket.set_nonblocking(true).is_err() {
-                continue;
-            }
             in_use.insert(port);
             return Some((port, socket));
         }
@@ -192,6 +188,23 @@ impl Desk {
             }
         })
     }
+}
+
+/// Socket buffers asked for a session's UDP socket. One 1080p JPEG is 100–200 datagrams sent in
+/// a burst; the kernel's default (~208 KiB, about 90 datagrams) can drop part of one frame while
+/// the relay is busy. The kernel caps the request at `net.core.rmem_max`/`wmem_max`: raise those
+/// (e.g. `sysctl -w net.core.rmem_max=4194304`) to get the full size.
+const UDP_BUFFER: usize = 4 * 1024 * 1024;
+
+/// Binds a non-blocking UDP socket with large buffers (best effort).
+fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER);
+    socket.bind(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 fn stats_of(record: &SessionRecord, live: Option<&LiveSession>) -> SessionStats {
