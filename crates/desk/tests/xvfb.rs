@@ -174,6 +174,16 @@ impl Painter {
         events
     }
 
+    /// Key presses until they spell `expected` (or 5 s pass), as text.
+    pub fn typed_until(&self, expected: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut text = String::new();
+        while text.len() < expected.len() && Instant::now() < deadline {
+            text.push_str(&self.typed(1));
+        }
+        text
+    }
+
     /// The text that `presses` key presses typed (Shift applied, modifiers themselves skipped).
     pub fn typed(&self, presses: usize) -> String {
         let setup = self.conn.setup();

@@ -93,6 +93,58 @@ pub struct Config {
     /// Failed sign-ins from one client address before it is slowed down.
     #[arg(long, env = "SKYSHIFT_LOGIN_ADDR_LIMIT", default_value_t = 20)]
     pub login_addr_limit: u32,
+
+    /// UDP ports support sessions may use, `FIRST-LAST`; each open session binds one.
+    #[arg(long, env = "SKYSHIFT_UDP_PORT_RANGE", default_value = "50000-60000", value_parser = parse_port_range)]
+    pub udp_port_range: PortRange,
+
+    /// How long a session nobody joined stays pending before it closes, e.g. `1h`.
+    #[arg(long, env = "SKYSHIFT_SESSION_EXPIRY", default_value = "1h", value_parser = parse_duration)]
+    pub session_expiry: Duration,
+
+    /// How long the relay remembers a UDP peer that sends nothing (viewers send pings).
+    #[arg(long, env = "SKYSHIFT_PEER_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub peer_timeout: Duration,
+
+    /// Failed session-code look-ups (info, WebSocket, UDP hello) one client address may make
+    /// per minute before it gets 429.
+    #[arg(long, env = "SKYSHIFT_CODE_GUESS_ADDR_LIMIT", default_value_t = 10)]
+    pub code_guess_addr_limit: u32,
+
+    /// Failed session-code look-ups per minute across all addresses before every look-up gets
+    /// 429 for the rest of the minute (slows a guess spread over many addresses).
+    #[arg(long, env = "SKYSHIFT_CODE_GUESS_GLOBAL_LIMIT", default_value_t = 300)]
+    pub code_guess_global_limit: u32,
+}
+
+/// An inclusive range of UDP ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl PortRange {
+    pub fn ports(self) -> std::ops::RangeInclusive<u16> {
+        self.first..=self.last
+    }
+}
+
+/// Parses `50000-60000` (or one port, `50000`).
+pub fn parse_port_range(text: &str) -> Result<PortRange, String> {
+    let (first, last) = text.trim().split_once('-').unwrap_or((text, text));
+    let port = |part: &str| {
+        part.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|&port| port != 0)
+            .ok_or_else(|| format!("`{text}` is not a port range like 50000-60000"))
+    };
+    let (first, last) = (port(first)?, port(last)?);
+    if first > last {
+        return Err(format!("`{text}`: the first port is above the last"));
+    }
+    Ok(PortRange { first, last })
 }
 
 impl Config {
@@ -154,5 +206,20 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn port_ranges_parse() {
+        assert_eq!(
+            parse_port_range("50000-60000").unwrap(),
+            PortRange {
+                first: 50000,
+                last: 60000
+            }
+        );
+        assert_eq!(parse_port_range("7").unwrap().ports().count(), 1);
+        assert!(parse_port_range("60000-50000").is_err());
+        assert!(parse_port_range("0-10").is_err());
+        assert!(parse_port_range("a-b").is_err());
     }
 }

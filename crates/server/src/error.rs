@@ -31,6 +31,9 @@ pub enum ApiError {
     },
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+    /// A 500 whose detail is safe and useful to show (e.g. no free UDP port).
+    #[error("{0}")]
+    ServerError(String),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -47,7 +50,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -6,10 +6,12 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod desk;
 pub mod error;
 pub mod fleet;
 pub mod hub;
 pub mod jobs;
+pub mod mail;
 pub mod secrets;
 pub mod server;
 pub mod store;
@@ -47,6 +49,8 @@ pub struct Services {
     pub account_throttle: Throttle,
     /// Failed sign-ins per client address.
     pub addr_throttle: Throttle,
+    /// Support sessions running on this replica: relays, ports, code-guess limits.
+    pub desk: desk::Desk,
 }
 
 impl Deref for AppState {
@@ -70,9 +74,11 @@ impl AppState {
         let jwt = JwtKeys::new(secret.as_bytes(), config.jwt_ttl);
         let secrets = SecretBox::load_or_create(&config.data_dir)?;
         let tls = tls::prepare(&config)?;
+        let desk = desk::Desk::new(&config)?;
         Ok(AppState(Arc::new(Services {
             account_throttle: Throttle::new(config.login_account_limit),
             addr_throttle: Throttle::new(config.login_addr_limit),
+            desk,
             config,
             store,
             jwt,
@@ -80,6 +86,16 @@ impl AppState {
             tls,
             hub: Hub::default(),
         })))
+    }
+}
+
+impl AppState {
+    /// Starts the background jobs (agents gone silent, overdue tasks, relays of sessions open
+    /// before a restart, expiry of pending sessions). `main.rs` and the test helpers call it once
+    /// after `open`.
+    pub fn spawn_background(&self) {
+        jobs::spawn(self.clone());
+        desk::spawn_expiry(self.clone());
     }
 }
 

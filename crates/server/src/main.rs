@@ -8,7 +8,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use clap::Parser;
 use skyshift_server::config::LogFormat;
 use skyshift_server::server::{self, Listeners};
-use skyshift_server::{accounts, build_app, jobs, AppState, Config};
+use skyshift_server::{accounts, build_app, AppState, Config};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -50,7 +50,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
     config.https_port = listeners.https.local_addr()?.port();
     config.http_port = listeners.http.local_addr()?.port();
     let state = AppState::open(config.clone()).await?;
-    let jobs = jobs::spawn(state.clone());
     let admin_password = std::env::var("SKYSHIFT_ADMIN_PASSWORD").ok();
     if let Some(generated) =
         accounts::ensure_admin(&state, admin_password, &config.data_dir).await?
@@ -72,9 +71,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         cert_sha256 = %state.tls.fingerprint,
         "skyshift-server listening"
     );
+    state.spawn_background();
     let app = build_app(state.clone());
     server::serve(app, listeners, tls, shutdown_signal()).await?;
-    jobs.abort();
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -418,3 +418,78 @@ async fn operator_certificate_is_used() {
     );
     server.stop();
 }
+
+/// Open sessions survive a restart: the relay comes back on the session's own port, so the code
+/// and port the customer was given keep working.
+#[tokio::test]
+async fn sessions_survive_a_restart() {
+    use skyshift_proto::desk::{Control, Join, Packet};
+
+    let dir = tempfile::tempdir().unwrap();
+    // A range of its own, away from the 50000-60000 the API tests share.
+    let range = ["--udp-port-range", "61150-61159"];
+    let server = start(dir.path(), Some(ADMIN_PASSWORD), &range);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let (_, body) = post(
+        &client,
+        format!("{}/api/auth/login", server.http),
+        None,
+        json!({"username": "admin", "password": ADMIN_PASSWORD}),
+    )
+    .await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (status, session) = post(
+        &client,
+        format!("{}/api/sessions", server.http),
+        Some(&token),
+        json!({"customer_name": "Restart Customer"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    let code = session["session_code"].as_str().unwrap().to_owned();
+    let port = session["udp_port"].as_u64().unwrap() as u16;
+    let (status, output) = server.stop();
+    assert!(status.success(), "{output}");
+
+    let server = start(dir.path(), None, &range);
+    let info: Value = client
+        .get(format!("{}/api/sessions/{code}/info", server.http))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["udp_port"], port);
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    udp.connect(("127.0.0.1", port)).await.unwrap();
+    let hello = Packet::control(&Control::Hello {
+        join: Join::Client { code },
+    })
+    .encode();
+    let mut buf = [0u8; 2048];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no relay on port {port} after the restart:\n{}",
+            server.output.lock().unwrap()
+        );
+        // Until the relay is back, the port refuses (an error on receive) or stays silent.
+        let _ = udp.send(&hello).await;
+        if let Ok(Ok(len)) =
+            tokio::time::timeout(Duration::from_millis(200), udp.recv(&mut buf)).await
+        {
+            break Packet::decode(&buf[..len]).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let Packet::Control(json) = reply else {
+        panic!("expected a control packet");
+    };
+    assert!(
+        matches!(Control::parse(&json), Some(Control::HelloAck { .. })),
+        "{json}"
+    );
+}

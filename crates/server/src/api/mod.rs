@@ -8,8 +8,11 @@ mod agents;
 mod audit;
 mod auth;
 mod customers;
+mod desk_ws;
 pub mod extract;
 mod scripts;
+mod sessions;
+mod smtp;
 mod tasks;
 mod users;
 mod utility;
@@ -48,6 +51,8 @@ use crate::AppState;
         (name = "scripts", description = "Scripts and running them"),
         (name = "agent protocol", description = "What agents call with their agent token (also: WebSocket /ws/agent/{agent_id})"),
         (name = "utility", description = "Health and API root"),
+        (name = "sessions", description = "Remote-support sessions, codes and join tickets"),
+        (name = "smtp", description = "Mail settings"),
     )
 )]
 struct ApiDoc;
@@ -97,6 +102,9 @@ pub fn router(state: AppState) -> Router {
         .merge(agents::router())
         .merge(tasks::router(state.config.task_output_cap))
         .merge(scripts::router())
+        .merge(sessions::router())
+        .merge(smtp::router())
+        .merge(desk_ws::router())
         .split_for_parts();
     let max_body = state.config.max_body_bytes;
     api.merge(agent_ws::router())

@@ -7,6 +7,7 @@ mod agents;
 mod audit;
 mod customers;
 mod scripts;
+mod sessions;
 mod settings;
 mod tasks;
 mod users;
@@ -23,6 +24,7 @@ pub use agents::{AgentRecord, NewAgent};
 pub use audit::{AuditFilter, NewAuditEntry};
 pub use customers::{CustomerDelete, CustomerRecord};
 pub use scripts::{ScriptFields, ScriptRecord};
+pub use sessions::{FinalCounters, NewSession, SessionRecord};
 pub use tasks::{CancelOutcome, NewTask, ReportOutcome, ResultReport, TaskRecord};
 pub use users::{NewUser, UserRecord};
 

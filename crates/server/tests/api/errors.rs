@@ -125,6 +125,14 @@ async fn openapi_describes_every_endpoint(app: TestApp) {
         ("/api/scripts/{script_id}", "put"),
         ("/api/scripts/{script_id}", "delete"),
         ("/api/scripts/{script_id}/execute", "post"),
+        ("/api/sessions", "get"),
+        ("/api/sessions", "post"),
+        ("/api/sessions/{session_id}", "delete"),
+        ("/api/sessions/{session_id}/info", "get"),
+        ("/api/sessions/{session_id}/join-ticket", "post"),
+        ("/api/smtp/config", "get"),
+        ("/api/smtp/config", "post"),
+        ("/api/smtp/test", "post"),
     ];
     for (path, method) in expected {
         assert!(

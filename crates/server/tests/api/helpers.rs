@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use skyshift_server::{accounts, build_app, jobs, AppState, Config};
+use skyshift_server::{accounts, build_app, AppState, Config};
 use sqlx::{Connection, Executor, PgConnection};
 
 pub const ADMIN_PASSWORD: &str = "admin-pass-Quartz9";
@@ -90,10 +90,10 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Config)) -> TestApp
     accounts::ensure_admin(&state, Some(ADMIN_PASSWORD.into()), dir.path())
         .await
         .expect("create admin");
+    state.spawn_background();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = build_app(state.clone());
-    jobs::spawn(state.clone());
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -146,6 +146,10 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
         self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::DELETE, path, token, None).await
     }
 
     pub async fn admin_get(&self, path: &str) -> Reply {
@@ -411,5 +415,73 @@ impl Drop for PgDatabase {
             });
         })
         .join();
+    }
+}
+
+/// A WebSocket to the test server.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl TestApp {
+    /// Opens a support session as `token`'s user.
+    pub async fn create_session(&self, token: &str, body: Value) -> Value {
+        self.post("/api/sessions", Some(token), body)
+            .await
+            .expect(StatusCode::OK)
+    }
+
+    /// The session as `GET /api/sessions` shows it to the admin.
+    pub async fn session(&self, id: i64) -> Value {
+        let list = self.admin_get("/api/sessions").await.expect(StatusCode::OK);
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("session {id} not listed"))
+    }
+
+    /// Waits (up to 10 s) until the session's JSON satisfies `check`; returns it.
+    pub async fn wait_for_session(
+        &self,
+        id: i64,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let session = self.session(id).await;
+            if check(&session) {
+                return session;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "session {id} never got {what}: {session}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base.replacen("http://", "ws://", 1))
+    }
+
+    /// Opens a WebSocket; `Err(status)` when the server refuses the upgrade.
+    pub async fn ws(&self, path: &str, headers: &[(&str, &str)]) -> Result<Ws, StatusCode> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = self.ws_url(path).into_client_request().unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => Ok(ws),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(StatusCode::from_u16(response.status().as_u16()).unwrap())
+            }
+            Err(err) => panic!("WebSocket to {path} failed: {err}"),
+        }
     }
 }
