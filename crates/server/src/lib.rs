@@ -77,9 +77,16 @@ impl AppState {
 }
 
 impl AppState {
-    /// Starts the background jobs (relays of sessions open before a restart, expiry of pending
-    /// sessions). `main.rs` and the test helper call it once after `open`.
-    pub fn spawn_background(&self) {
+    /// Restarts the relays of sessions left open by a restart (before any request can take
+    /// their ports), then starts the background jobs (expiry of pending sessions). `main.rs` and
+    /// the test helper await it once after `open`, before serving.
+    pub async fn start_background(&self) {
+        if let Err(err) = desk::restore(self).await {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "cannot restart the relays of open sessions"
+            );
+        }
         desk::spawn_expiry(self.clone());
     }
 }
