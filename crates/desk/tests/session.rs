@@ -35,7 +35,7 @@ async fn start() -> Stack {
     config.udp_port_range = PortRange { first: 41000, last: 41999 };
     let state = AppState::open(config).await.unwrap();
     accounts::ensure_admin(&state, Some(ADMIN_PASSWORD.into()), dir.path()).await.unwrap();
-    state.spawn_background();
+    state.start_background().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = build_app(state);

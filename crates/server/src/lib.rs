@@ -90,10 +90,17 @@ impl AppState {
 }
 
 impl AppState {
-    /// Starts the background jobs (agents gone silent, overdue tasks, relays of sessions open
-    /// before a restart, expiry of pending sessions). `main.rs` and the test helpers call it once
-    /// after `open`.
-    pub fn spawn_background(&self) {
+    /// Restarts the relays of sessions left open by a restart (before any request can take
+    /// their ports), then starts the background jobs (agents gone silent, overdue tasks, expiry
+    /// of pending sessions). `main.rs` and
+    /// the test helper await it once after `open`, before serving.
+    pub async fn start_background(&self) {
+        if let Err(err) = desk::restore(self).await {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "cannot restart the relays of open sessions"
+            );
+        }
         jobs::spawn(self.clone());
         desk::spawn_expiry(self.clone());
     }

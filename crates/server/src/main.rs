@@ -64,6 +64,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let tls = RustlsConfig::from_pem_file(&state.tls.cert, &state.tls.key)
         .await
         .context("cannot load the TLS certificate and key")?;
+    state.start_background().await;
     tracing::info!(
         http = %listeners.http.local_addr()?,
         https = %listeners.https.local_addr()?,
@@ -71,7 +72,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
         cert_sha256 = %state.tls.fingerprint,
         "skyshift-server listening"
     );
-    state.spawn_background();
     let app = build_app(state.clone());
     server::serve(app, listeners, tls, shutdown_signal()).await?;
     state.store.close().await;

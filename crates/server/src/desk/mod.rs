@@ -643,7 +643,14 @@ pub async fn signal_connected(state: &AppState, id: i64) {
 /// A signaling WebSocket went away: `disconnected` once none is left.
 pub async fn signal_disconnected(state: &AppState, id: i64) {
     let remaining = match state.desk.live(id) {
-        Some(live) => live.counters.signal_sockets.fetch_sub(1, Ordering::Relaxed) - 1,
+        // Saturating: a socket opened before the relay was restored was never counted.
+        Some(live) => live
+            .counters
+            .signal_sockets
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(1))
+            })
+            .map_or(0, |before| before.saturating_sub(1)),
         None => 0,
     };
     if remaining == 0 {
@@ -702,19 +709,12 @@ pub async fn restore(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Restarts this replica's relays (`restore`), then runs `expire_pending` (and stops relays of
-/// sessions closed on another replica) forever, a few times per expiry period (at most every
-/// 30 s).
+/// Runs `expire_pending` (and stops relays of sessions closed on another replica) forever, a
+/// few times per expiry period (at most every 30 s).
 pub fn spawn_expiry(state: AppState) -> JoinHandle<()> {
     let every = (state.config.session_expiry / 4)
         .clamp(Duration::from_millis(100), Duration::from_secs(30));
     tokio::spawn(async move {
-        if let Err(err) = restore(&state).await {
-            tracing::warn!(
-                error = format!("{err:#}"),
-                "cannot restart the relays of open sessions"
-            );
-        }
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -90,7 +90,7 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Config)) -> TestApp
     accounts::ensure_admin(&state, Some(ADMIN_PASSWORD.into()), dir.path())
         .await
         .expect("create admin");
-    state.spawn_background();
+    state.start_background().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = build_app(state.clone());
