@@ -68,12 +68,27 @@ struct Encoded {
 
 /// Input the technician sent, for the input thread.
 enum InputEvent {
-    Mouse { x: i32, y: i32, button: MouseButton, down: bool },
-    Key { key: u16, down: bool },
+    Mouse {
+        x: i32,
+        y: i32,
+        button: MouseButton,
+        down: bool,
+    },
+    Key {
+        key: u16,
+        down: bool,
+    },
 }
 
-pub async fn run(options: ClientOptions, shutdown: impl std::future::Future<Output = ()>) -> Result<Ended, ClientError> {
-    let code: String = options.code.chars().filter(|c| c.is_ascii_digit()).collect();
+pub async fn run(
+    options: ClientOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<Ended, ClientError> {
+    let code: String = options
+        .code
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .collect();
     if code.len() != 9 {
         return Err(ClientError::UnknownCode(options.code.clone()));
     }
@@ -94,20 +109,37 @@ pub async fn run(options: ClientOptions, shutdown: impl std::future::Future<Outp
         .map_err(|err| ClientError::Unreachable(server.base.clone(), err.to_string()))?;
 
     let relay = resolve(&info.udp_host, info.udp_port).await?;
-    let socket = UdpSocket::bind(if relay.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })
-        .await
-        .map_err(anyhow::Error::from)?;
+    let socket = UdpSocket::bind(if relay.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    })
+    .await
+    .map_err(anyhow::Error::from)?;
     socket.connect(relay).await.map_err(anyhow::Error::from)?;
     join(&socket, &code).await?;
-    println!("Connected to session {code}. A technician can now see your screen; press Ctrl-C to end.");
+    println!(
+        "Connected to session {code}. A technician can now see your screen; press Ctrl-C to end."
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let force_frame = Arc::new(AtomicBool::new(true));
     let (frames_tx, mut frames) = mpsc::channel::<Encoded>(2);
     let capture_thread = {
         let (stop, force_frame) = (stop.clone(), force_frame.clone());
-        let (quality, fps, keyframe_every) = (options.quality, options.fps.max(1), options.keyframe_every);
-        std::thread::spawn(move || capture_loop(capture, quality, fps, keyframe_every, &force_frame, &stop, frames_tx))
+        let (quality, fps, keyframe_every) =
+            (options.quality, options.fps.max(1), options.keyframe_every);
+        std::thread::spawn(move || {
+            capture_loop(
+                capture,
+                quality,
+                fps,
+                keyframe_every,
+                &force_frame,
+                &stop,
+                frames_tx,
+            )
+        })
     };
     let (input_tx, input_rx) = mpsc::channel::<InputEvent>(1024);
     let input_thread = std::thread::spawn(move || input_loop(&display, input_rx));
@@ -218,13 +250,18 @@ async fn look_up(server: &Server, code: &str) -> Result<SessionInfo, ClientError
         .get(server.url(&format!("/api/sessions/{code}/info")))
         .send()
         .await
-        .map_err(|err| ClientError::Unreachable(server.base.clone(), err.without_url().to_string()))?;
+        .map_err(|err| {
+            ClientError::Unreachable(server.base.clone(), err.without_url().to_string())
+        })?;
     match response.status().as_u16() {
         200 => Ok(response.json().await.map_err(anyhow::Error::from)?),
         404 => Err(ClientError::UnknownCode(code.to_owned())),
         410 => Err(ClientError::Closed(code.to_owned())),
         429 => Err(ClientError::RateLimited),
-        status => Err(ClientError::Unreachable(server.base.clone(), format!("it answered {status}"))),
+        status => Err(ClientError::Unreachable(
+            server.base.clone(),
+            format!("it answered {status}"),
+        )),
     }
 }
 
@@ -238,7 +275,12 @@ async fn resolve(host: &str, port: u16) -> Result<SocketAddr, ClientError> {
 
 /// Sends the hello until the relay answers (UDP may drop it).
 async fn join(socket: &UdpSocket, code: &str) -> Result<(), ClientError> {
-    let hello = Packet::control(&Control::Hello { join: Join::Client { code: code.to_owned() } }).encode();
+    let hello = Packet::control(&Control::Hello {
+        join: Join::Client {
+            code: code.to_owned(),
+        },
+    })
+    .encode();
     let mut buffer = vec![0u8; 65_536];
     for _ in 0..10 {
         socket.send(&hello).await.map_err(anyhow::Error::from)?;
@@ -282,7 +324,8 @@ fn capture_loop(
         };
         let resized = (frame.width, frame.height) != size;
         let changed = resized || frame.pixels != previous.as_slice();
-        let due = last_sent.is_none_or(|at| at.elapsed() >= keyframe_every) || force_frame.swap(false, Ordering::Relaxed);
+        let due = last_sent.is_none_or(|at| at.elapsed() >= keyframe_every)
+            || force_frame.swap(false, Ordering::Relaxed);
         if changed || due {
             if changed {
                 previous.clear();
@@ -290,7 +333,12 @@ fn capture_loop(
             }
             match encoder.encode(&frame) {
                 Ok(jpeg) => {
-                    let encoded = Encoded { jpeg, width: frame.width, height: frame.height, resized };
+                    let encoded = Encoded {
+                        jpeg,
+                        width: frame.width,
+                        height: frame.height,
+                        resized,
+                    };
                     match out.try_send(encoded) {
                         Ok(()) => {
                             size = (frame.width, frame.height);

@@ -32,7 +32,8 @@ impl Server {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(path) = ca_cert {
-            let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let pem =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
                 roots
                     .add(cert.with_context(|| format!("{} is not PEM", path.display()))?)
@@ -59,10 +60,16 @@ impl Server {
         let url = self.url(path).replacen("http", "ws", 1);
         let mut request = url.as_str().into_client_request()?;
         if let Some(token) = bearer {
-            request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse()?);
         }
         let uri = request.uri().clone();
-        let host = uri.host().context("server URL without a host")?.trim_matches(['[', ']']).to_owned();
+        let host = uri
+            .host()
+            .context("server URL without a host")?
+            .trim_matches(['[', ']'])
+            .to_owned();
         let secure = uri.scheme_str() == Some("wss");
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
         let tcp = TcpStream::connect((host.as_str(), port)).await?;

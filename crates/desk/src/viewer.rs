@@ -52,10 +52,17 @@ pub async fn run(options: ViewerOptions) -> anyhow::Result<ViewerReport> {
     let server = Server::new(&options.server, options.ca_cert.as_deref())?;
     let relay = relay_address(&server, &options).await?;
     let ticket = join_ticket(&server, &options).await?;
-    let socket = UdpSocket::bind(if relay.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).await?;
+    let socket = UdpSocket::bind(if relay.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    })
+    .await?;
     socket.connect(relay).await?;
     join(&socket, &ticket).await?;
-    socket.send(&Packet::control(&Control::RequestFrame).encode()).await?;
+    socket
+        .send(&Packet::control(&Control::RequestFrame).encode())
+        .await?;
     if let Some(dir) = &options.save_frames {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -69,7 +76,8 @@ pub async fn run(options: ViewerOptions) -> anyhow::Result<ViewerReport> {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_tick = (Instant::now(), 0u64, 0u64);
     loop {
-        let sleep_until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+        let sleep_until =
+            deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             received = socket.recv(&mut buffer) => {
                 let Ok(length) = received else { continue };
@@ -135,9 +143,17 @@ pub async fn run(options: ViewerOptions) -> anyhow::Result<ViewerReport> {
 
 /// Where the session's relay listens: its port from the session list, its host from `info`.
 async fn relay_address(server: &Server, options: &ViewerOptions) -> anyhow::Result<SocketAddr> {
-    let response = server.http.get(server.url("/api/sessions")).bearer_auth(&options.token).send().await?;
+    let response = server
+        .http
+        .get(server.url("/api/sessions"))
+        .bearer_auth(&options.token)
+        .send()
+        .await?;
     if !response.status().is_success() {
-        bail!("cannot list sessions: the server answered {}", response.status());
+        bail!(
+            "cannot list sessions: the server answered {}",
+            response.status()
+        );
     }
     let sessions: Vec<Session> = response.json().await?;
     let session = sessions
@@ -150,7 +166,11 @@ async fn relay_address(server: &Server, options: &ViewerOptions) -> anyhow::Resu
         .send()
         .await?;
     if !response.status().is_success() {
-        bail!("session {} is not open: the server answered {}", options.session_id, response.status());
+        bail!(
+            "session {} is not open: the server answered {}",
+            options.session_id,
+            response.status()
+        );
     }
     let info: SessionInfo = response.json().await?;
     let address = tokio::net::lookup_host((info.udp_host.as_str(), info.udp_port))
@@ -175,7 +195,12 @@ async fn join_ticket(server: &Server, options: &ViewerOptions) -> anyhow::Result
 
 async fn join(socket: &UdpSocket, ticket: &str) -> anyhow::Result<()> {
     // A ticket is single-use: send the hello once and wait; the relay acknowledges it.
-    let hello = Packet::control(&Control::Hello { join: Join::Viewer { ticket: ticket.to_owned() } }).encode();
+    let hello = Packet::control(&Control::Hello {
+        join: Join::Viewer {
+            ticket: ticket.to_owned(),
+        },
+    })
+    .encode();
     socket.send(&hello).await?;
     let mut buffer = vec![0u8; 65_536];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -192,7 +217,15 @@ async fn join(socket: &UdpSocket, ticket: &str) -> anyhow::Result<()> {
 }
 
 async fn send_input(socket: &UdpSocket, options: &ViewerOptions) -> anyhow::Result<()> {
-    let mouse = |x, y, down| Packet::Mouse(MouseEvent { x, y, button: MouseButton::Left, down }).encode();
+    let mouse = |x, y, down| {
+        Packet::Mouse(MouseEvent {
+            x,
+            y,
+            button: MouseButton::Left,
+            down,
+        })
+        .encode()
+    };
     let key = |key, down| Packet::Keyboard(KeyEvent { key, down }).encode();
     let pace = Duration::from_millis(5);
     for &(x, y) in &options.clicks {

@@ -55,7 +55,10 @@ fn main() -> ExitCode {
         },
     };
     if args.chunk_size == 0 || args.chunk_size > skyshift_proto::desk::MAX_CHUNK_SIZE {
-        eprintln!("skyshift-client: --chunk-size must be 1 to {}", skyshift_proto::desk::MAX_CHUNK_SIZE);
+        eprintln!(
+            "skyshift-client: --chunk-size must be 1 to {}",
+            skyshift_proto::desk::MAX_CHUNK_SIZE
+        );
         return ExitCode::from(2);
     }
     let options = ClientOptions {

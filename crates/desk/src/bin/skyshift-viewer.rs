@@ -49,8 +49,12 @@ struct Args {
 fn parse_point(text: &str) -> Result<(i32, i32), String> {
     let (x, y) = text.split_once(',').ok_or("expected X,Y")?;
     Ok((
-        x.trim().parse().map_err(|_| format!("`{x}` is not a number"))?,
-        y.trim().parse().map_err(|_| format!("`{y}` is not a number"))?,
+        x.trim()
+            .parse()
+            .map_err(|_| format!("`{x}` is not a number"))?,
+        y.trim()
+            .parse()
+            .map_err(|_| format!("`{y}` is not a number"))?,
     ))
 }
 
@@ -85,7 +89,11 @@ fn main() -> ExitCode {
                     report.fps,
                     report.kbit_per_s,
                     report.dropped_frames,
-                    if report.closed { " (session closed)" } else { "" }
+                    if report.closed {
+                        " (session closed)"
+                    } else {
+                        ""
+                    }
                 );
             }
             ExitCode::SUCCESS
