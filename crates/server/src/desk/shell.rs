@@ -83,6 +83,17 @@ pub async fn run(
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         let mut closing = false;
         tokio::select! {
+            // Commands first: a join ticket is queued before the API hands it out, so it must be
+            // in the relay before the viewer's hello (already waiting on the socket) is read.
+            biased;
+            command = commands.recv() => match command {
+                Some(Command::AddTicket(ticket, expires)) => relay.add_ticket(ticket, expires),
+                Some(Command::Input(packet)) => relay.input_from_bridge(&packet),
+                Some(Command::Close) | None => {
+                    relay.close();
+                    closing = true;
+                }
+            },
             received = socket.recv_from(&mut buf) => match received {
                 Ok((len, from)) => {
                     // Reassemble only while a browser watches.
@@ -94,14 +105,6 @@ pub async fn run(
                 }
                 // e.g. ICMP port unreachable reported on a later receive: not fatal.
                 Err(err) => tracing::debug!(session = ctx.session_id, error = %err, "UDP receive failed"),
-            },
-            command = commands.recv() => match command {
-                Some(Command::AddTicket(ticket, expires)) => relay.add_ticket(ticket, expires),
-                Some(Command::Input(packet)) => relay.input_from_bridge(&packet),
-                Some(Command::Close) | None => {
-                    relay.close();
-                    closing = true;
-                }
             },
             () = tokio::time::sleep_until(wake) => relay.handle_timeout(Instant::now()),
         }
