@@ -342,6 +342,8 @@ impl Agent {
     async fn connection_loop(self: Arc<Self>) {
         let mut backoff = Backoff::reconnect();
         let mut over_http = false;
+        // Kept across HTTP windows, so short windows do not heartbeat more often.
+        let mut next_beat = Instant::now();
         loop {
             let credentials = match self.credentials().await {
                 Ok(credentials) => credentials,
@@ -388,7 +390,10 @@ impl Agent {
             } else {
                 Duration::from_secs(365 * 86_400)
             };
-            match self.http_session(&credentials, window).await {
+            match self
+                .http_session(&credentials, window, &mut next_beat)
+                .await
+            {
                 SessionEnd::WindowOver => {}
                 SessionEnd::UnknownAgent => self.forget(&credentials),
                 SessionEnd::Lost(why) => {
@@ -451,14 +456,14 @@ impl Agent {
         self: &Arc<Self>,
         credentials: &Credentials,
         window: Duration,
+        next_beat: &mut Instant,
     ) -> SessionEnd {
         let base = self.server();
         let until = Instant::now() + window;
-        let mut next_beat = Instant::now();
         let mut status_rx = self.status_rx.lock().await;
         let mut first = true;
         loop {
-            if Instant::now() >= next_beat {
+            if Instant::now() >= *next_beat {
                 let request = HeartbeatRequest {
                     agent_id: Some(credentials.agent_id.to_string()),
                     status: Some("online".into()),
@@ -467,7 +472,7 @@ impl Agent {
                 if let Err(e) = self.api.heartbeat(&base, credentials, &request).await {
                     return e.into();
                 }
-                next_beat = Instant::now() + self.settings.heartbeat;
+                *next_beat = Instant::now() + self.settings.heartbeat;
             }
             let pending = match self.api.poll(&base, credentials).await {
                 Ok(pending) => pending,
