@@ -3,6 +3,7 @@
 
 mod harness;
 mod proxy;
+mod tls;
 
 use std::time::{Duration, Instant};
 
@@ -473,4 +474,19 @@ async fn a_task_interrupted_by_an_agent_crash_is_reported_failed_not_run_again()
         "{task}"
     );
     assert_eq!(std::fs::read_to_string(&runs).unwrap(), "run\n", "ran once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_websocket_keeps_to_http() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = AgentProcess::start(&server, dir.path(), &["--no-websocket"]);
+    let listed = server
+        .wait_agent("heartbeating", |a| !a["last_heartbeat"].is_null())
+        .await;
+    let agent_id = listed["agent_id"].as_str().unwrap().to_owned();
+    let task = server.run(&agent_id, bash("echo polled")).await;
+    assert_eq!(task["output"], "polled\n");
+    assert_eq!(server.agents().await[0]["websocket_connected"], false);
+    assert!(!agent.log().contains("WebSocket"), "{}", agent.log());
 }
