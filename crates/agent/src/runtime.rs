@@ -144,9 +144,8 @@ impl Agent {
     /// After a failure to reach the current server: the next one (failover).
     fn next_server(&self) {
         if self.settings.servers.len() > 1 {
-            let index = self.server.fetch_add(1, Ordering::Relaxed) + 1;
+            self.server.fetch_add(1, Ordering::Relaxed);
             tracing::info!(server = %self.server(), "trying the next server");
-            let _ = index;
         }
     }
 

@@ -490,3 +490,33 @@ async fn no_websocket_keeps_to_http() {
     assert_eq!(server.agents().await[0]["websocket_connected"], false);
     assert!(!agent.log().contains("WebSocket"), "{}", agent.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_to_the_next_server() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on the first address: the agent moves on to the second.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    std::fs::write(dir.path().join("id.ini"), &server.id_ini).unwrap();
+    let config = dir.path().join("id.ini");
+    let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
+    let _agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_skyshift-agent"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--server", &dead_url, "--server", &server.base])
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let listed = server
+        .wait_agent("connected through the second server", |a| {
+            a["websocket_connected"] == true
+        })
+        .await;
+    let task = server
+        .run(listed["agent_id"].as_str().unwrap(), bash("echo failover"))
+        .await;
+    assert_eq!(task["output"], "failover\n");
+}
