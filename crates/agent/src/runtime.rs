@@ -322,16 +322,12 @@ impl Agent {
     }
 
     fn on_server_text(self: &Arc<Self>, text: &str, agent_id: Uuid) {
-        match serde_json::from_str::<ServerMessage>(text) {
+        match decode(text) {
             Ok(ServerMessage::Command(spec)) => self.offer(spec, agent_id),
             Ok(ServerMessage::Cancel { task_id }) => self.cancel(task_id),
             Ok(ServerMessage::HeartbeatAck { .. }) => tracing::trace!("heartbeat acknowledged"),
-            Err(e) => {
-                // The type only: a message may carry a command's environment.
-                let kind = serde_json::from_str::<serde_json::Value>(text)
-                    .ok()
-                    .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned));
-                tracing::warn!(kind = ?kind, error = %e, "skipped a server message the agent does not understand");
+            Err(skipped) => {
+                tracing::warn!(%skipped, "skipped a server message the agent does not understand")
             }
         }
     }
@@ -594,6 +590,45 @@ impl Agent {
     }
 }
 
+/// Why a server message was skipped, without its content (a command may carry secrets in its
+/// environment, and serde's messages quote the offending value).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub kind: Option<String>,
+    pub category: &'static str,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            Some(kind) => write!(f, "type {kind:?}: ")?,
+            None => write!(f, "no type: ")?,
+        }
+        write!(f, "{} error at column {}", self.category, self.column)
+    }
+}
+
+/// Parses one WebSocket text message from the server.
+pub fn decode(text: &str) -> Result<ServerMessage, Skipped> {
+    serde_json::from_str::<ServerMessage>(text).map_err(|e| Skipped {
+        kind: serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| {
+                v.get("type")?
+                    .as_str()
+                    .map(|t| t.chars().take(40).collect())
+            }),
+        category: match e.classify() {
+            serde_json::error::Category::Io => "io",
+            serde_json::error::Category::Syntax => "syntax",
+            serde_json::error::Category::Data => "data",
+            serde_json::error::Category::Eof => "truncated",
+        },
+        column: e.column(),
+    })
+}
+
 /// The address this machine uses to reach the server (no packet is sent).
 async fn local_ip(base: &Url) -> String {
     let fallback = || "127.0.0.1".to_owned();
@@ -618,5 +653,38 @@ async fn local_ip(base: &Url) -> String {
     match socket.connect(target).and_then(|()| socket.local_addr()) {
         Ok(local) if !local.ip().is_unspecified() => local.ip().to_string(),
         _ => fallback(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_messages_decode_and_garbage_is_skipped_without_its_content() {
+        let id = Uuid::new_v4();
+        let command = format!(
+            r#"{{"type":"command","task_id":"{id}","command":"echo hi","shell_type":"bash","timeout":5,"agent_id":"x","future_field":1}}"#
+        );
+        let Ok(ServerMessage::Command(spec)) = decode(&command) else {
+            panic!("a command with extra fields decodes")
+        };
+        assert_eq!((spec.task_id, spec.timeout), (id, 5));
+        assert_eq!(
+            decode(&format!(r#"{{"type":"cancel","task_id":"{id}"}}"#)),
+            Ok(ServerMessage::Cancel { task_id: id })
+        );
+
+        let unknown = decode(r#"{"type":"reboot_now","secret":"hunter2"}"#).unwrap_err();
+        assert_eq!(unknown.kind.as_deref(), Some("reboot_now"));
+        let bad_value = decode(&format!(
+            r#"{{"type":"command","task_id":"{id}","command":"x","shell_type":"bash","timeout":"hunter2"}}"#
+        ))
+        .unwrap_err();
+        assert!(!bad_value.to_string().contains("hunter2"), "{bad_value}");
+        assert_eq!(bad_value.category, "data");
+        assert_eq!(decode("{not json").unwrap_err().category, "syntax");
+        assert_eq!(decode("").unwrap_err().category, "truncated");
+        assert_eq!(decode("[1,2]").unwrap_err().kind, None);
     }
 }

@@ -63,8 +63,12 @@ pub struct Api {
     tls: Arc<rustls::ClientConfig>,
 }
 
-/// `reqwest`'s error with its cause chain, without the URL.
+/// `reqwest`'s error with its cause chain, without the URL. A body that does not decode is
+/// described without serde's message, which may quote the body (commands carry secrets).
 fn describe(error: reqwest::Error) -> String {
+    if error.is_decode() {
+        return "the response body is not the expected JSON".into();
+    }
     let error = error.without_url();
     let mut text = error.to_string();
     let mut source = std::error::Error::source(&error);
