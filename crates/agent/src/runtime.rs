@@ -282,7 +282,16 @@ impl Agent {
                     exit_code: None,
                 },
             };
-            agent.finish(agent_id, task_id, result);
+            // Writing (and syncing) a result of many MiB is blocking work.
+            let finisher = agent.clone();
+            let written =
+                tokio::task::spawn_blocking(move || finisher.finish(agent_id, task_id, result))
+                    .await;
+            if let Err(e) = written {
+                tracing::error!(%task_id, error = %e, "recording the result failed");
+                lock(&agent.running).remove(&task_id);
+                agent.finished.notify_waiters();
+            }
         });
     }
 

@@ -77,6 +77,18 @@ async fn echo_and_its_output() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    // Neither the API key nor the agent token reaches a log line (debug level here).
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("id.agent.json")).unwrap()).unwrap();
+    let token = state["agent_token"].as_str().unwrap();
+    let api_key = server
+        .id_ini
+        .lines()
+        .find_map(|line| line.strip_prefix("api_key = "))
+        .unwrap();
+    let log = agent.log();
+    assert!(log.contains("registered"), "{log}");
+    assert!(!log.contains(token) && !log.contains(api_key), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
