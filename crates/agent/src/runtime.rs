@@ -574,12 +574,12 @@ impl Agent {
                 .await
             {
                 Ok(()) => {
-                    tracing::info!(%task_id, "result delivered");
                     self.outbox.remove(task_id);
+                    tracing::info!(%task_id, "result delivered");
                 }
                 Err(CallError::Conflict) => {
-                    tracing::info!(%task_id, "the server already had this result");
                     self.outbox.remove(task_id);
+                    tracing::info!(%task_id, "the server already had this result");
                 }
                 Err(CallError::UnknownAgent(404)) => {
                     tracing::warn!(%task_id, "the server does not know this task; result dropped");

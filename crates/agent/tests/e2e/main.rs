@@ -532,3 +532,49 @@ async fn failover_to_the_next_server() {
         .await;
     assert_eq!(task["output"], "failover\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_the_server_already_has_leaves_the_outbox() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, agent_id) = connected(&server, dir.path(), &[]).await;
+    let gate = dir.path().join("gate");
+    let started = dir.path().join("started");
+    let task_id = server
+        .command(
+            &agent_id,
+            bash(&format!(
+                "echo > {}; while [ ! -e {} ]; do sleep 0.05; done; echo late",
+                started.display(),
+                gate.display()
+            )),
+        )
+        .await;
+    wait_file_lines(&started, 1).await;
+    // Someone else reports the task first (as a previous delivery that was not acknowledged).
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("id.agent.json")).unwrap()).unwrap();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/api/agents/{agent_id}/tasks/{task_id}/result",
+            server.base
+        ))
+        .bearer_auth(state["agent_token"].as_str().unwrap())
+        .json(&json!({"status": "completed", "output": "first\n", "exit_code": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    std::fs::write(&gate, "").unwrap();
+    agent
+        .wait_log("the server already had this result", 1)
+        .await;
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("id.outbox"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let task = server.task(&agent_id, &task_id).await;
+    assert_eq!(task["output"], "first\n", "the first report stands");
+}
