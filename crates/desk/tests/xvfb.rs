@@ -148,6 +148,19 @@ impl Painter {
         window
     }
 
+    /// The pointer's position once it is `expected` (XTest input arrives on another connection,
+    /// so it may land a moment later), or where it is after 2 s.
+    pub fn pointer_at(&self, expected: (i16, i16)) -> (i16, i16) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let position = self.pointer();
+            if position == expected || Instant::now() > deadline {
+                return position;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     pub fn pointer(&self) -> (i16, i16) {
         let reply = self.conn.query_pointer(self.root).unwrap().reply().unwrap();
         (reply.root_x, reply.root_y)
