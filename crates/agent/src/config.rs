@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
+use skyshift_proto::duration::parse_duration;
 use skyshift_proto::idini::IdIni;
 
 use crate::state::StatePaths;
@@ -56,29 +57,6 @@ pub struct Cli {
     /// More log detail (-v debug, -vv trace). `RUST_LOG` overrides.
     #[arg(short, long, action = ArgAction::Count)]
     pub verbose: u8,
-}
-
-/// `90s`, `30m`, `2h`, `500ms`, or a number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 500ms, 30s, 5m or 1h"))?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(number),
-        "" | "s" => Duration::from_secs(number),
-        "m" => Duration::from_secs(number * 60),
-        "h" => Duration::from_secs(number * 3600),
-        _ => return Err(format!("unknown unit `{unit}`: use ms, s, m or h")),
-    };
-    if duration < Duration::from_millis(10) {
-        return Err("the duration must be at least 10ms".into());
-    }
-    Ok(duration)
 }
 
 /// What is wrong with the configuration: printed as one line, exit code 2.
@@ -232,16 +210,6 @@ mod tests {
         let path = dir.join("id.ini");
         std::fs::write(&path, text).unwrap();
         path
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5 parsecs").is_err());
     }
 
     #[test]

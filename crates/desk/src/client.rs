@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::{SinkExt, StreamExt};
-use skyshift_proto::desk::{chunk_frame, Control, Join, MouseButton, Packet};
+use skyshift_proto::desk::{chunk_frame, Control, Join, KeyEvent, MouseButton, MouseEvent, Packet};
 use skyshift_proto::sessions::{SessionInfo, SignalMessage};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -64,20 +64,6 @@ struct Encoded {
     width: u32,
     height: u32,
     resized: bool,
-}
-
-/// Input the technician sent, for the input thread.
-enum InputEvent {
-    Mouse {
-        x: i32,
-        y: i32,
-        button: MouseButton,
-        down: bool,
-    },
-    Key {
-        key: u16,
-        down: bool,
-    },
 }
 
 pub async fn run(
@@ -141,7 +127,8 @@ pub async fn run(
             )
         })
     };
-    let (input_tx, input_rx) = mpsc::channel::<InputEvent>(1024);
+    // Only mouse and keyboard packets travel on this queue.
+    let (input_tx, input_rx) = mpsc::channel::<Packet>(1024);
     let input_thread = std::thread::spawn(move || input_loop(&display, input_rx));
 
     let mut technician_seen = false;
@@ -176,8 +163,7 @@ pub async fn run(
             received = socket.recv(&mut buffer) => {
                 let Ok(length) = received else { continue };
                 let event = match Packet::decode(&buffer[..length]) {
-                    Ok(Packet::Mouse(mouse)) => Some(InputEvent::Mouse { x: mouse.x, y: mouse.y, button: mouse.button, down: mouse.down }),
-                    Ok(Packet::Keyboard(key)) => Some(InputEvent::Key { key: key.key, down: key.down }),
+                    Ok(input @ (Packet::Mouse(_) | Packet::Keyboard(_))) => Some(input),
                     Ok(Packet::Control(json)) => {
                         match Control::parse(&json) {
                             Some(Control::RequestFrame) => force_frame.store(true, Ordering::Relaxed),
@@ -364,7 +350,7 @@ fn capture_loop(
 
 /// Applies input in order. Mouse packets carry a button and its state; one that repeats the
 /// button's current state is a move only.
-fn input_loop(display: &str, mut events: mpsc::Receiver<InputEvent>) {
+fn input_loop(display: &str, mut events: mpsc::Receiver<Packet>) {
     let mut sink = match XTestInput::connect(display) {
         Ok(sink) => sink,
         Err(err) => {
@@ -376,7 +362,7 @@ fn input_loop(display: &str, mut events: mpsc::Receiver<InputEvent>) {
     let mut pressed = [false; 3];
     while let Some(event) = events.blocking_recv() {
         let result = match event {
-            InputEvent::Mouse { x, y, button, down } => {
+            Packet::Mouse(MouseEvent { x, y, button, down }) => {
                 let (slot, button) = match button {
                     MouseButton::Left => (0, Button::Left),
                     MouseButton::Right => (1, Button::Right),
@@ -386,7 +372,8 @@ fn input_loop(display: &str, mut events: mpsc::Receiver<InputEvent>) {
                 pressed[slot] = down;
                 sink.mouse(x, y, transition)
             }
-            InputEvent::Key { key, down } => sink.key(key, down),
+            Packet::Keyboard(KeyEvent { key, down }) => sink.key(key, down),
+            Packet::Frame(_) | Packet::Control(_) => Ok(()),
         };
         if let Err(err) = result {
             tracing::warn!(error = %err, "input not applied");

@@ -10,3 +10,14 @@ pub mod input;
 pub mod keymap;
 pub mod net;
 pub mod viewer;
+
+/// Logs to stderr: warnings only, or everything with `--verbose`; `RUST_LOG` overrides.
+pub fn init_logging(verbose: bool) {
+    let default = if verbose { "debug" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
+}

@@ -40,10 +40,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(if args.verbose { "debug" } else { "warn" })
-        .init();
+    skyshift_desk::init_logging(args.verbose);
     let code = match args.code.clone() {
         Some(code) => code,
         None => match ask_code() {

@@ -60,10 +60,7 @@ fn parse_point(text: &str) -> Result<(i32, i32), String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(if args.verbose { "debug" } else { "warn" })
-        .init();
+    skyshift_desk::init_logging(args.verbose);
     let options = ViewerOptions {
         server: args.server,
         ca_cert: args.ca_cert,
