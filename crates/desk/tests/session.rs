@@ -319,6 +319,30 @@ async fn closing_the_session_ends_the_client_with_success() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_disconnects_cleanly() {
+    let stack = start().await;
+    let (id, code) = stack.session().await;
+    let mut client = stack.client(id, &code).await;
+    let status = Command::new("kill")
+        .args(["-INT", &client.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        wait_exit(&mut client, Duration::from_secs(10)).code(),
+        Some(0)
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stack.session_json(id).await["status"] != "disconnected" {
+        assert!(
+            Instant::now() < deadline,
+            "the session never became disconnected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_code_is_one_clear_sentence_and_a_failure() {
     let stack = start().await;
     let output = Command::new(CLIENT)

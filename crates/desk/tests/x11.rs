@@ -155,3 +155,15 @@ fn frames_follow_changes() {
     assert_ne!(after.pixels, &before[..]);
     assert_eq!(after.pixel(15, 15), (0xff, 0xff, 0xff));
 }
+
+#[test]
+fn a_wayland_session_without_x_is_named() {
+    // nextest runs each test in its own process, so changing the environment is contained.
+    std::env::remove_var("DISPLAY");
+    std::env::set_var("WAYLAND_DISPLAY", "wayland-0");
+    let err = capture::open(None).err().expect("no X display");
+    assert!(err.to_string().contains("Wayland"), "{err}");
+    std::env::remove_var("WAYLAND_DISPLAY");
+    let err = capture::open(None).err().expect("no display at all");
+    assert!(err.to_string().contains("DISPLAY"), "{err}");
+}
