@@ -224,7 +224,7 @@ pub async fn register_agent(
         .json(&AgentRegisterRequest {
             hostname: hostname.to_string(),
             ip_address: "127.0.0.1".into(),
-            port: 0,
+            port: 8080,
             capabilities: vec!["bash".into()],
             version: "skyshift-bench".into(),
             customer_uuid: None,

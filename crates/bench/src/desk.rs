@@ -147,7 +147,9 @@ impl Xvfb {
         let mut child = Command::new("Xvfb")
             .args(["-displayfd", "1", "-screen", "0"])
             .arg(format!("{width}x{height}x24"))
-            .args(["-nolisten", "tcp"])
+            // -noreset: without it Xvfb resets when its last client leaves, and refuses the next
+            // one while it does (between scenes).
+            .args(["-nolisten", "tcp", "-noreset"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -299,7 +301,6 @@ fn capture_and_encode(
 ) -> anyhow::Result<(SceneReport, bool)> {
     let painter = PaintThread::start(display, scene)?;
     let mut capture = capture::open(Some(display))?;
-    let shared_memory = capture.uses_shared_memory();
     let encoder = JpegEncoder::new(args.quality);
     let bar = progress::bar(args.frames, &format!("{} capture+encode", scene.name()));
     let (mut grabs, mut encodes, mut bytes, mut cpu) = (Vec::new(), Vec::new(), 0u64, 0.0);
@@ -329,6 +330,8 @@ fn capture_and_encode(
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // Known only once it has grabbed: the segment is set up on the first grab.
+    let shared_memory = capture.uses_shared_memory();
     let frames = args.frames.max(1);
     let (capture_summary, encode_summary) = (
         Summary::of_durations(&grabs),
@@ -475,19 +478,29 @@ fn joined(relay: SocketAddr, join: Join) -> anyhow::Result<UdpSocket> {
     socket.set_read_timeout(Some(Duration::from_millis(300)))?;
     let hello = Packet::control(&Control::Hello { join }).encode();
     let mut buffer = vec![0u8; 65_536];
+    let mut refused = None;
     for _ in 0..10 {
         socket.send(&hello)?;
         while let Ok(length) = socket.recv(&mut buffer) {
             if let Ok(Packet::Control(json)) = Packet::decode(&buffer[..length]) {
                 match Control::parse(&json) {
                     Some(Control::HelloAck { .. }) => return Ok(socket),
-                    Some(Control::Error { message }) => bail!("the relay refused: {message}"),
+                    // The ticket travels to the relay task in memory and may not be there yet
+                    // on a loaded machine: ask again a little later.
+                    Some(Control::Error { message }) => {
+                        refused = Some(message);
+                        std::thread::sleep(Duration::from_millis(300));
+                        break;
+                    }
                     _ => {}
                 }
             }
         }
     }
-    bail!("the relay at {relay} did not answer")
+    match refused {
+        Some(message) => bail!("the relay refused: {message}"),
+        None => bail!("the relay at {relay} did not answer"),
+    }
 }
 
 /// What the viewer saw: frame packets, and each completed frame's id, time and size.
