@@ -231,8 +231,15 @@ pub async fn run(args: AgentsArgs, targets: &Targets) -> anyhow::Result<()> {
         report.server_rss_before_bytes,
         report.server_rss_after_bytes,
     ) {
-        report.server_bytes_per_agent =
-            Some(after.saturating_sub(before) as f64 / report.connected as f64);
+        let per_agent = after.saturating_sub(before) as f64 / report.connected as f64;
+        report.server_bytes_per_agent = Some(per_agent);
+        if per_agent < 1024.0 {
+            report.warnings.push(
+                "the server's memory hardly grew: it is probably reusing memory freed by an \
+                 earlier run; measure memory on a freshly started server"
+                    .into(),
+            );
+        }
     }
 
     // Heartbeats only: the server's CPU over a window.
