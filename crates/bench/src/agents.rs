@@ -469,7 +469,7 @@ fn kib(bytes: f64) -> String {
 }
 
 pub fn render(report: &AgentsReport, targets: &Targets) -> String {
-    let mut table = Table::new(&["measure", "value", "target", "met"]);
+    let mut table = Table::new(&["measure", "value", "target", "met"]).text_only();
     let met = |ok: bool| if ok { "yes" } else { "NO" }.to_string();
     table.row(vec![
         "agents connected".into(),

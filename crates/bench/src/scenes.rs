@@ -359,10 +359,10 @@ mod tests {
 
     #[test]
     fn desktops_are_deterministic_and_text_heavy() {
-        let a = Picture::desktop(320, 200, 7);
-        let b = Picture::desktop(320, 200, 7);
+        let a = Picture::desktop(640, 200, 7);
+        let b = Picture::desktop(640, 200, 7);
         assert!(a.pixels == b.pixels);
-        assert_eq!(a.pixels.len(), 320 * 200 * 4);
+        assert_eq!(a.pixels.len(), 640 * 200 * 4);
         let ink = a.pixels.chunks_exact(4).filter(|p| *p == INK).count();
         assert!(ink > 100, "text drawn: {ink} ink pixels");
     }
