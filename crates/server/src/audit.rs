@@ -1,7 +1,7 @@
 //! The audit log as services write it: who (`Actor`) did what (`action`), on what, from where.
 //! Admins read it through `GET /api/audit`.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::auth::{Caller, ClientAddr};
 use crate::store::{NewAuditEntry, Store, StoreResult, UserRecord};
@@ -98,17 +98,20 @@ impl<'a> Event<'a> {
     }
 }
 
+/// The row for `event`, for callers that store several in one transaction.
+pub fn entry<'a>(actor: &'a Actor, event: Event<'a>, at: DateTime<Utc>) -> NewAuditEntry<'a> {
+    NewAuditEntry {
+        at,
+        actor_id: actor.id.as_deref(),
+        actor: &actor.name,
+        action: event.action,
+        target: event.target,
+        success: event.success,
+        detail: event.detail,
+        client_addr: actor.addr.as_deref(),
+    }
+}
+
 pub async fn record(store: &Store, actor: &Actor, event: Event<'_>) -> StoreResult<()> {
-    store
-        .insert_audit(NewAuditEntry {
-            at: Utc::now(),
-            actor_id: actor.id.as_deref(),
-            actor: &actor.name,
-            action: event.action,
-            target: event.target,
-            success: event.success,
-            detail: event.detail,
-            client_addr: actor.addr.as_deref(),
-        })
-        .await
+    store.insert_audit(entry(actor, event, Utc::now())).await
 }

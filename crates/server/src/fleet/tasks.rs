@@ -16,7 +16,8 @@ use crate::audit::{self, Actor, Event};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{
-    from_micros, AgentRecord, CancelOutcome, NewTask, ReportOutcome, ResultReport, TaskRecord,
+    from_micros, AgentRecord, CancelOutcome, NewAuditEntry, NewTask, ReportOutcome, ResultReport,
+    TaskRecord,
 };
 use crate::AppState;
 
@@ -132,74 +133,146 @@ fn task_not_found() -> ApiError {
     ApiError::NotFound("Task not found".into())
 }
 
-/// Stores the task, then offers it to the agent's live connection. Returns the task id and
-/// `accepted` (sent) or `pending` (waits for the agent).
-async fn start_task(
+/// What became of one agent's task when a command was started.
+#[derive(Debug, Clone, Copy)]
+enum Started {
+    /// Stored and sent over the agent's live connection.
+    Sent(Uuid),
+    /// Stored; waits until the agent connects or polls.
+    Queued(Uuid),
+    /// Not stored: too many commands already wait for this agent.
+    QueueFull,
+}
+
+/// Stores one task per agent (with its audit row) in a single transaction, then offers each to
+/// its agent's live connection and marks the sent ones delivered. Agents whose queue is full
+/// get no task.
+async fn start_tasks(
     state: &AppState,
     caller: &Caller,
     actor: &Actor,
-    agent: &AgentRecord,
+    agents: &[AgentRecord],
     command: &ValidCommand,
     audit_action: &str,
     audit_detail: &str,
-) -> ApiResult<(Uuid, &'static str)> {
-    let pending = state.store.count_pending_tasks(&agent.id).await?;
-    if pending >= i64::from(state.config.max_pending_commands) {
-        return Err(ApiError::TooManyRequests {
-            detail: format!(
-                "Agent {} already has {pending} commands waiting; it must catch up first",
-                agent.id
-            ),
-            retry_after_secs: 30,
-        });
-    }
-    let task_id = Uuid::new_v4();
-    let id = task_id.to_string();
+) -> ApiResult<Vec<Started>> {
+    let agent_ids: Vec<&str> = agents.iter().map(|agent| agent.id.as_str()).collect();
+    let waiting = state.store.pending_task_counts(&agent_ids).await?;
+    let cap = i64::from(state.config.max_pending_commands);
+    let task_ids: Vec<Option<Uuid>> = agents
+        .iter()
+        .map(|agent| (waiting.get(&agent.id).copied().unwrap_or(0) < cap).then(Uuid::new_v4))
+        .collect();
+    let ids: Vec<Option<String>> = task_ids
+        .iter()
+        .map(|id| id.map(|id| id.to_string()))
+        .collect();
+
+    let args = serde_json::to_string(&command.args).map_err(anyhow::Error::from)?;
     let environment = command
         .environment
         .as_ref()
         .map(serde_json::to_string)
         .transpose()
         .map_err(anyhow::Error::from)?;
-    state
-        .store
-        .insert_task(NewTask {
-            id: &id,
+    let created_by = caller.label();
+    let detail: String = audit_detail.chars().take(500).collect();
+    let now = chrono::Utc::now();
+    let stored: Vec<(&AgentRecord, &String)> = agents
+        .iter()
+        .zip(&ids)
+        .filter_map(|(agent, id)| id.as_ref().map(|id| (agent, id)))
+        .collect();
+    let tasks: Vec<NewTask> = stored
+        .iter()
+        .map(|(agent, id)| NewTask {
+            id,
             agent_id: &agent.id,
             command: &command.command,
-            args: &serde_json::to_string(&command.args).map_err(anyhow::Error::from)?,
+            args: &args,
             shell_type: command.shell_type.as_str(),
             timeout: command.timeout as i64,
             working_directory: command.working_directory.as_deref(),
             environment: environment.as_deref(),
-            created_by: &caller.label(),
+            created_by: &created_by,
         })
+        .collect();
+    let audit_rows: Vec<NewAuditEntry> = stored
+        .iter()
+        .map(|(agent, _)| {
+            audit::entry(
+                actor,
+                Event::ok(audit_action, Some(&agent.id)).detail(&detail),
+                now,
+            )
+        })
+        .collect();
+    state.store.insert_tasks(&tasks, &audit_rows).await?;
+
+    // Stored: only now may they be sent.
+    let mut delivered = Vec::new();
+    let started = agents
+        .iter()
+        .zip(task_ids)
+        .map(|(agent, task_id)| {
+            let Some(task_id) = task_id else {
+                return Started::QueueFull;
+            };
+            let message = ServerMessage::Command(CommandSpec {
+                task_id,
+                command: command.command.clone(),
+                args: command.args.clone(),
+                shell_type: command.shell_type,
+                timeout: command.timeout,
+                working_directory: command.working_directory.clone(),
+                environment: command.environment.clone(),
+            });
+            if state.hub.send(&agent.id, message) {
+                delivered.push(task_id.to_string());
+                Started::Sent(task_id)
+            } else {
+                Started::Queued(task_id)
+            }
+        })
+        .collect();
+    state
+        .store
+        .mark_tasks_delivered(&delivered, state.config.task_grace)
         .await?;
-    let detail: String = audit_detail.chars().take(500).collect();
-    audit::record(
-        &state.store,
+    Ok(started)
+}
+
+/// One command to one agent: `accepted` when sent, `pending` when it waits, 429 when the
+/// agent's queue is full.
+async fn start_one(
+    state: &AppState,
+    caller: &Caller,
+    actor: &Actor,
+    agent: AgentRecord,
+    command: &ValidCommand,
+    audit_action: &str,
+    audit_detail: &str,
+) -> ApiResult<(Uuid, &'static str)> {
+    let started = start_tasks(
+        state,
+        caller,
         actor,
-        Event::ok(audit_action, Some(&agent.id)).detail(&detail),
+        std::slice::from_ref(&agent),
+        command,
+        audit_action,
+        audit_detail,
     )
     .await?;
-
-    let message = ServerMessage::Command(CommandSpec {
-        task_id,
-        command: command.command.clone(),
-        args: command.args.clone(),
-        shell_type: command.shell_type,
-        timeout: command.timeout,
-        working_directory: command.working_directory.clone(),
-        environment: command.environment.clone(),
-    });
-    if state.hub.send(&agent.id, message) {
-        state
-            .store
-            .mark_task_delivered(&id, state.config.task_grace)
-            .await?;
-        Ok((task_id, "accepted"))
-    } else {
-        Ok((task_id, "pending"))
+    match started.first().copied().unwrap_or(Started::QueueFull) {
+        Started::Sent(task_id) => Ok((task_id, "accepted")),
+        Started::Queued(task_id) => Ok((task_id, "pending")),
+        Started::QueueFull => Err(ApiError::TooManyRequests {
+            detail: format!(
+                "Agent {} already has {} commands waiting; it must catch up first",
+                agent.id, state.config.max_pending_commands
+            ),
+            retry_after_secs: 30,
+        }),
     }
 }
 
@@ -212,11 +285,11 @@ pub async fn send_command(
 ) -> ApiResult<CommandAccepted> {
     let agent = super::agents::visible(state, caller, agent_id).await?;
     let command = ValidCommand::try_from(request)?;
-    let (task_id, status) = start_task(
+    let (task_id, status) = start_one(
         state,
         caller,
         actor,
-        &agent,
+        agent,
         &command,
         action::COMMAND,
         &command.command,
@@ -243,11 +316,11 @@ pub async fn run_script(
     script_name: &str,
 ) -> ApiResult<CommandAccepted> {
     let agent = super::agents::visible(state, caller, agent_id).await?;
-    let (task_id, status) = start_task(
+    let (task_id, status) = start_one(
         state,
         caller,
         actor,
-        &agent,
+        agent,
         command,
         action::SCRIPT,
         script_name,
@@ -267,7 +340,8 @@ pub async fn run_script(
     })
 }
 
-/// One command to many agents: those listed, or every agent of a customer.
+/// One command to many agents: those listed, or every agent of a customer. One transaction
+/// stores all the tasks before any is sent.
 pub async fn send_bulk(
     state: &AppState,
     caller: &Caller,
@@ -296,33 +370,32 @@ pub async fn send_bulk(
             ))
         }
     };
-    let mut tasks = Vec::with_capacity(agents.len());
-    for agent in &agents {
-        let status = match start_task(
-            state,
-            caller,
-            actor,
-            agent,
-            &command,
-            action::COMMAND,
-            &command.command,
-        )
-        .await
-        {
-            Ok((task_id, status)) => BulkTask {
+    let started = start_tasks(
+        state,
+        caller,
+        actor,
+        &agents,
+        &command,
+        action::COMMAND,
+        &command.command,
+    )
+    .await?;
+    let tasks: Vec<BulkTask> = agents
+        .iter()
+        .zip(started)
+        .map(|(agent, started)| {
+            let (task_id, status) = match started {
+                Started::Sent(task_id) => (task_id, "accepted"),
+                Started::Queued(task_id) => (task_id, "pending"),
+                Started::QueueFull => (Uuid::nil(), "rejected: too many commands waiting"),
+            };
+            BulkTask {
                 agent_id: uuid(&agent.id),
                 task_id,
                 status: status.into(),
-            },
-            Err(ApiError::TooManyRequests { .. }) => BulkTask {
-                agent_id: uuid(&agent.id),
-                task_id: Uuid::nil(),
-                status: "rejected: too many commands waiting".into(),
-            },
-            Err(err) => return Err(err),
-        };
-        tasks.push(status);
-    }
+            }
+        })
+        .collect();
     Ok(BulkCommandAccepted {
         count: tasks.len() as u64,
         tasks,
@@ -333,12 +406,15 @@ pub async fn send_bulk(
 /// it must stop. Used by the HTTP poll and when a WebSocket connects.
 pub async fn outstanding(state: &AppState, agent_id: &str) -> ApiResult<PendingCommands> {
     let tasks = state.store.unfinished_tasks(agent_id).await?;
-    for task in tasks.iter().filter(|task| task.status == "pending") {
-        state
-            .store
-            .mark_task_delivered(&task.id, state.config.task_grace)
-            .await?;
-    }
+    let pending: Vec<String> = tasks
+        .iter()
+        .filter(|task| task.status == "pending")
+        .map(|task| task.id.clone())
+        .collect();
+    state
+        .store
+        .mark_tasks_delivered(&pending, state.config.task_grace)
+        .await?;
     let cancel = state.store.tasks_to_cancel(agent_id).await?;
     Ok(PendingCommands {
         count: tasks.len() as u64,

@@ -38,27 +38,42 @@ struct AuditRow {
     client_addr: Option<String>,
 }
 
+/// Appends audit rows on `conn` (inside the caller's transaction, if any).
+pub(super) async fn insert_audit_rows(
+    conn: &mut sqlx::AnyConnection,
+    entries: &[NewAuditEntry<'_>],
+) -> StoreResult<()> {
+    for chunk in entries.chunks(super::BATCH_ROWS) {
+        let sql = format!(
+            "INSERT INTO audit_log (at, actor_id, actor, action, target, success, detail, \
+             client_addr) VALUES {}",
+            super::value_rows(chunk.len(), 8, None)
+        );
+        let mut query = sqlx::query(&sql);
+        for entry in chunk {
+            query = query
+                .bind(to_micros(entry.at))
+                .bind(entry.actor_id)
+                .bind(entry.actor)
+                .bind(entry.action)
+                .bind(entry.target)
+                .bind(i64::from(entry.success))
+                .bind(entry.detail)
+                .bind(entry.client_addr);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 // `$1` actor, `$2` exact action, `$3` action prefix pattern.
 const AUDIT_WHERE: &str = "WHERE ($1 IS NULL OR actor = $1 OR actor_id = $1) \
                            AND ($2 IS NULL OR action = $2 OR action LIKE $3)";
 
 impl Store {
     pub async fn insert_audit(&self, entry: NewAuditEntry<'_>) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor_id, actor, action, target, success, detail, \
-             client_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(to_micros(entry.at))
-        .bind(entry.actor_id)
-        .bind(entry.actor)
-        .bind(entry.action)
-        .bind(entry.target)
-        .bind(i64::from(entry.success))
-        .bind(entry.detail)
-        .bind(entry.client_addr)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_audit_rows(&mut conn, std::slice::from_ref(&entry)).await
     }
 
     /// One page of the log, newest first, and the number of entries the filter matches.

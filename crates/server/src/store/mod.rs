@@ -31,6 +31,19 @@ pub use users::{NewUser, UserRecord};
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn multi_row_placeholders() {
+        assert_eq!(super::value_rows(2, 2, None), "($1, $2), ($3, $4)");
+        assert_eq!(
+            super::value_rows(1, 3, Some((2, "'x'"))),
+            "($1, $2, 'x', $3)"
+        );
+        assert_eq!(super::placeholders(3, 3), "$3, $4, $5");
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -109,6 +122,39 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Rows per multi-row statement: far below SQLite's 32,766 bound parameters.
+const BATCH_ROWS: usize = 500;
+
+/// `($n, $n+1, …)` groups for a multi-row `VALUES`, numbering from `$1`.
+fn value_rows(rows: usize, columns: usize, literal_after: Option<(usize, &str)>) -> String {
+    let mut sql = String::new();
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * columns + column + 1));
+            if let Some((after, literal)) = literal_after {
+                if column + 1 == after {
+                    sql.push_str(", ");
+                    sql.push_str(literal);
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// `$first, $first+1, …` for an `IN (…)` list of `count` values.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Maps a unique-key violation to `Duplicate`, naming the field by the index it hit.

@@ -2,9 +2,11 @@
 //! and timeout. The rules that need the row's current state (late results, cancelled tasks,
 //! second results) are single statements, so concurrent reports cannot interleave.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
-use super::{to_micros, Store, StoreResult};
+use super::{to_micros, NewAuditEntry, Store, StoreResult};
 
 const TASK_COLUMNS: &str = "id, agent_id, command, args, shell_type, timeout, working_directory, \
      environment, status, output, error, exit_code, output_truncated, reported, late_result, \
@@ -75,34 +77,61 @@ pub enum CancelOutcome {
 }
 
 impl Store {
-    pub async fn insert_task(&self, task: NewTask<'_>) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO tasks (id, agent_id, command, args, shell_type, timeout, working_directory, \
-             environment, status, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)",
-        )
-        .bind(task.id)
-        .bind(task.agent_id)
-        .bind(task.command)
-        .bind(task.args)
-        .bind(task.shell_type)
-        .bind(task.timeout)
-        .bind(task.working_directory)
-        .bind(task.environment)
-        .bind(task.created_by)
-        .bind(to_micros(Utc::now()))
-        .execute(&self.pool)
-        .await?;
+    /// Stores tasks and their audit rows in one transaction: a command to 10,000 agents is one
+    /// commit, not 20,000.
+    pub async fn insert_tasks(
+        &self,
+        tasks: &[NewTask<'_>],
+        audit: &[NewAuditEntry<'_>],
+    ) -> StoreResult<()> {
+        let now = to_micros(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        for chunk in tasks.chunks(super::BATCH_ROWS) {
+            let sql = format!(
+                "INSERT INTO tasks (id, agent_id, command, args, shell_type, timeout, working_directory, \
+                 environment, status, created_by, created_at) VALUES {}",
+                super::value_rows(chunk.len(), 10, Some((8, "'pending'")))
+            );
+            let mut query = sqlx::query(&sql);
+            for task in chunk {
+                query = query
+                    .bind(task.id)
+                    .bind(task.agent_id)
+                    .bind(task.command)
+                    .bind(task.args)
+                    .bind(task.shell_type)
+                    .bind(task.timeout)
+                    .bind(task.working_directory)
+                    .bind(task.environment)
+                    .bind(task.created_by)
+                    .bind(now);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        super::audit::insert_audit_rows(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    pub async fn count_pending_tasks(&self, agent_id: &str) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tasks WHERE agent_id = $1 AND status = 'pending'",
-        )
-        .bind(agent_id)
-        .fetch_one(&self.pool)
-        .await?)
+    /// How many tasks wait (pending) for each of these agents; agents with none are absent.
+    pub async fn pending_task_counts(
+        &self,
+        agent_ids: &[&str],
+    ) -> StoreResult<HashMap<String, i64>> {
+        let mut counts = HashMap::new();
+        for chunk in agent_ids.chunks(super::BATCH_ROWS) {
+            let sql = format!(
+                "SELECT agent_id, COUNT(*) FROM tasks WHERE status = 'pending' AND agent_id IN ({}) \
+                 GROUP BY agent_id",
+                super::placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            counts.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(counts)
     }
 
     pub async fn task(&self, agent_id: &str, task_id: &str) -> StoreResult<Option<TaskRecord>> {
@@ -150,23 +179,27 @@ impl Store {
         .await?)
     }
 
-    /// A pending task was handed to its agent: it is running, and fails if no result comes by
-    /// its timeout plus `grace`.
-    pub async fn mark_task_delivered(
+    /// Pending tasks were handed to their agents: they are running, and fail if no result
+    /// comes by their timeout plus `grace`. One statement per few hundred tasks.
+    pub async fn mark_tasks_delivered(
         &self,
-        task_id: &str,
+        task_ids: &[String],
         grace: std::time::Duration,
     ) -> StoreResult<()> {
         let now = to_micros(Utc::now());
-        sqlx::query(
-            "UPDATE tasks SET status = 'running', started_at = $2, \
-             deadline = $2 + timeout * 1000000 + $3 WHERE id = $1 AND status = 'pending'",
-        )
-        .bind(task_id)
-        .bind(now)
-        .bind(i64::try_from(grace.as_micros()).unwrap_or(i64::MAX / 4))
-        .execute(&self.pool)
-        .await?;
+        let grace = i64::try_from(grace.as_micros()).unwrap_or(i64::MAX / 4);
+        for chunk in task_ids.chunks(super::BATCH_ROWS) {
+            let sql = format!(
+                "UPDATE tasks SET status = 'running', started_at = $1, \
+                 deadline = $1 + timeout * 1000000 + $2 WHERE status = 'pending' AND id IN ({})",
+                super::placeholders(3, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(now).bind(grace);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(&self.pool).await?;
+        }
         Ok(())
     }
 
