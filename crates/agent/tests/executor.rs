@@ -10,8 +10,11 @@ use skyshift_proto::agent::{CommandSpec, ShellType, TaskResult, TaskStatus, Task
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// Each test's processes carry this variable with a fresh value, so /proc tells which are its.
-const MARK: &str = "SKYSHIFT_TEST_MARK";
+// Each test's processes carry `MARK` with a fresh value, so /proc tells which are its.
+#[path = "support/processes.rs"]
+mod processes;
+
+use processes::{processes_with, MARK};
 
 fn spec(command: &str) -> CommandSpec {
     CommandSpec {
@@ -35,37 +38,6 @@ fn marked(command: &str) -> (CommandSpec, String) {
 async fn run(spec: &CommandSpec) -> TaskResult {
     let (_handle, signal) = stop_pair();
     executor::run(spec, signal, None, &ExecOptions::default()).await
-}
-
-/// Live processes (not zombies) whose environment holds `MARK=mark`.
-fn processes_with(mark: &str) -> Vec<u32> {
-    let needle = format!("{MARK}={mark}");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        let zombie = std::fs::read_to_string(entry.path().join("stat"))
-            .map(|stat| {
-                stat.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(true);
-        if !zombie
-            && environ
-                .split(|b| *b == 0)
-                .any(|var| var == needle.as_bytes())
-        {
-            found.push(pid);
-        }
-    }
-    found
 }
 
 /// Waits (bounded) until no process carries `mark`; SIGKILL is delivered asynchronously.

@@ -2,6 +2,8 @@
 //! `skyshift-agent` binary. Each test is one of issue 5's required behaviours.
 
 mod harness;
+#[path = "../support/processes.rs"]
+mod processes;
 mod proxy;
 mod tls;
 
