@@ -30,6 +30,9 @@ pub struct Hub {
     connections: Mutex<HashMap<String, Connection>>,
     next_id: AtomicU64,
     task_changes: broadcast::Sender<String>,
+    /// WebSocket heartbeats since the last flush: agent id → its latest system information
+    /// (JSON), if it sent any. `jobs` writes them in one transaction every few seconds.
+    heartbeats: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl Default for Hub {
@@ -38,6 +41,7 @@ impl Default for Hub {
             connections: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             task_changes: broadcast::channel(1024).0,
+            heartbeats: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -95,6 +99,20 @@ impl Hub {
         self.lock().len()
     }
 
+    /// Notes a heartbeat for the next flush, keeping the newest system information.
+    pub fn note_heartbeat(&self, agent_id: &str, system_info: Option<String>) {
+        let mut heartbeats = self.heartbeats.lock().unwrap_or_else(|e| e.into_inner());
+        let latest = heartbeats.entry(agent_id.to_owned()).or_default();
+        if system_info.is_some() {
+            *latest = system_info;
+        }
+    }
+
+    /// The heartbeats noted since the last call.
+    pub fn take_heartbeats(&self) -> HashMap<String, Option<String>> {
+        std::mem::take(&mut *self.heartbeats.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Tells live followers that a task's output or status changed.
     pub fn task_changed(&self, task_id: &str) {
         let _ = self.task_changes.send(task_id.to_owned());
@@ -133,6 +151,18 @@ mod tests {
         hub.disconnect("a", second.id);
         assert!(!hub.is_connected("a"));
         assert!(!hub.send("a", ack()));
+    }
+
+    #[test]
+    fn heartbeats_keep_the_newest_system_information() {
+        let hub = Hub::default();
+        hub.note_heartbeat("a", Some("one".into()));
+        hub.note_heartbeat("a", None);
+        hub.note_heartbeat("b", None);
+        let taken = hub.take_heartbeats();
+        assert_eq!(taken.get("a"), Some(&Some("one".to_owned())));
+        assert_eq!(taken.get("b"), Some(&None));
+        assert!(hub.take_heartbeats().is_empty());
     }
 
     #[tokio::test]

@@ -108,16 +108,10 @@ async fn serve(state: AppState, agent_id: String, socket: WebSocket) {
                 idle.as_mut().reset(tokio::time::Instant::now() + idle_limit);
                 match incoming {
                     Some(Ok(Message::Text(body))) => {
-                        match handle(&state, &agent_id, &body).await {
-                            Ok(Some(reply)) => {
-                                if let Some(frame) = text(&reply) {
-                                    if sink.send(frame).await.is_err() {
-                                        break;
-                                    }
-                                }
+                        if let Some(frame) = handle(&state, &agent_id, &body).await.as_ref().and_then(text) {
+                            if sink.send(frame).await.is_err() {
+                                break;
                             }
-                            Ok(None) => {}
-                            Err(Gone) => break,
                         }
                     }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
@@ -135,34 +129,25 @@ async fn serve(state: AppState, agent_id: String, socket: WebSocket) {
     tracing::info!(agent = %agent_id, "agent disconnected");
 }
 
-/// The agent no longer exists; the connection should end.
-struct Gone;
-
-async fn handle(
-    state: &AppState,
-    agent_id: &str,
-    body: &str,
-) -> Result<Option<ServerMessage>, Gone> {
+/// Applies one message from the agent; returns the reply, if any.
+async fn handle(state: &AppState, agent_id: &str, body: &str) -> Option<ServerMessage> {
     let message: AgentMessage = match serde_json::from_str(body) {
         Ok(message) => message,
         Err(err) => {
             // The body may carry command output: log the reason, never the body.
             tracing::warn!(agent = agent_id, error = %err, "skipped an invalid message from an agent");
-            return Ok(None);
+            return None;
         }
     };
     match message {
         AgentMessage::Heartbeat { system_info } => {
-            match agents::heartbeat(state, agent_id, system_info.as_ref()).await {
-                Ok(()) => Ok(Some(ServerMessage::HeartbeatAck {
-                    timestamp: Utc::now(),
-                })),
-                Err(ApiError::NotFound(_)) => Err(Gone),
-                Err(err) => {
-                    tracing::warn!(agent = agent_id, error = %err, "cannot record a heartbeat");
-                    Ok(None)
-                }
-            }
+            // Noted in memory and written with the others by `jobs` within seconds; a deleted
+            // agent's connection is closed by the hub, so there is nothing to look up here.
+            let info = system_info.and_then(|info| serde_json::to_string(&info).ok());
+            state.hub.note_heartbeat(agent_id, info);
+            Some(ServerMessage::HeartbeatAck {
+                timestamp: Utc::now(),
+            })
         }
         AgentMessage::TaskResult { data } => {
             match tasks::record_result(state, agent_id, &data.task_id.to_string(), data.result)
@@ -176,13 +161,13 @@ async fn handle(
                     tracing::warn!(agent = agent_id, task = %data.task_id, error = %err, "result not recorded")
                 }
             }
-            Ok(None)
+            None
         }
         AgentMessage::TaskStatus { data } => {
             if let Err(err) = tasks::record_status(state, agent_id, &data).await {
                 tracing::debug!(agent = agent_id, task = %data.task_id, error = %err, "progress not recorded");
             }
-            Ok(None)
+            None
         }
     }
 }

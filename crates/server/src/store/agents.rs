@@ -130,6 +130,43 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Marks many agents alive at `at` in one transaction, with their latest system information
+    /// where given (WebSocket heartbeats, flushed in batches).
+    pub async fn agents_heartbeat(
+        &self,
+        beats: &[(String, Option<String>)],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let at = to_micros(at);
+        let mut tx = self.pool.begin().await?;
+        let plain: Vec<&str> = beats
+            .iter()
+            .filter(|(_, info)| info.is_none())
+            .map(|(id, _)| id.as_str())
+            .collect();
+        for chunk in plain.chunks(super::BATCH_ROWS) {
+            let sql = format!(
+                "UPDATE agents SET last_heartbeat = $1, status = 'online' WHERE id IN ({})",
+                super::placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(at);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for (id, info) in beats.iter().filter(|(_, info)| info.is_some()) {
+            sqlx::query("UPDATE agents SET last_heartbeat = $1, status = 'online', system_info = $2 WHERE id = $3")
+                .bind(at)
+                .bind(info.as_deref())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Marks agents whose last heartbeat is older than `before` offline; returns how many.
     pub async fn mark_agents_offline(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let done = sqlx::query(

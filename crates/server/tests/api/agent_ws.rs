@@ -75,11 +75,20 @@ async fn bad_messages_are_skipped(app: TestApp) {
         .send(json!({"type": "heartbeat", "system_info": {"os": "Linux", "cpu_percent": 3.5}}))
         .await;
     socket.recv_type("heartbeat_ack").await;
-    let agent_json = app
-        .admin_get(&format!("/api/agents/{agent}"))
-        .await
-        .expect(StatusCode::OK);
+    // WebSocket heartbeats are written in batches (every 2 s): wait for this one.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    let agent_json = loop {
+        let agent_json = app
+            .admin_get(&format!("/api/agents/{agent}"))
+            .await
+            .expect(StatusCode::OK);
+        if agent_json["system_info"].is_object() || std::time::Instant::now() > deadline {
+            break agent_json;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(agent_json["system_info"]["os"], "Linux");
+    assert_eq!(agent_json["system_info"]["cpu_percent"], 3.5);
     assert_eq!(agent_json["websocket_connected"], true);
 }
 
